@@ -1,0 +1,3 @@
+from cstp.cli import main
+
+raise SystemExit(main())

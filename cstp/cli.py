@@ -1,0 +1,44 @@
+"""The `cstp` command line: one subcommand per job the workflow runs, each a thin call into the library."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from cstp import __version__
+from cstp.errors import CstpError
+
+# Each module registers its subcommands with `register(subparsers)`; imported lazily so that
+# `cstp --help` does not pay for importing torch.
+COMMAND_MODULES: list[str] = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cstp", description="CSTP ablation-study harness: data, training and evaluation jobs."
+    )
+    parser.add_argument("--version", action="version", version=f"cstp {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except CstpError as err:
+        print(f"cstp {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"cstp {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Subcommands of the `cstp` command line, one module per area; each exposes `register(subparsers)`."""

@@ -1,0 +1,1 @@
+"""Video data: the synthetic world, dataset layouts and split files, and the clip reader."""
