@@ -1,4 +1,4 @@
-"""The `cstp` command line: one subcommand per job the workflow runs, each a thin call into the library."""
+"""The `cstp` command line: one subcommand per job the workflow runs, each a thin library call."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from cstp.errors import CstpError
 
 # Each module registers its subcommands with `register(subparsers)`; imported lazily so that
 # `cstp --help` does not pay for importing torch.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES = [
+    "cstp.commands.synth",
+    "cstp.commands.data",
+    "cstp.commands.bench",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,74 @@
+"""`cstp bench SUBJECT`: throughput of one part of the pipeline (so far: `decode`)."""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+from cstp.errors import CstpError
+
+
+def register(sub) -> None:
+    bench = sub.add_parser(
+        "bench",
+        help="measure throughput of a pipeline part on a fixed number of threads",
+        description="Measure throughput of one part of the pipeline. Runs on one thread by "
+        "default so that numbers are comparable across machines.",
+    )
+    subjects = bench.add_subparsers(dest="subject", metavar="SUBJECT", required=True)
+    decode = subjects.add_parser(
+        "decode",
+        help="video decoding: full decode and random clip reads",
+        description="Full sequential decode (frames/s) and random clip reads through the clip "
+        "reader (clips/s), with and without a short-side resize.",
+    )
+    source = decode.add_mutually_exclusive_group(required=True)
+    source.add_argument("--index", type=Path, help="index csv written by `cstp data scan`")
+    source.add_argument("--video", type=Path, nargs="+", help="video files")
+    decode.add_argument("--clip-frames", type=int, default=16, help="frames per clip (16)")
+    decode.add_argument("--rate", type=int, default=1, help="frames between clip frames (1)")
+    decode.add_argument("--clips", type=int, default=200, help="random clips to read (200)")
+    decode.add_argument("--short-side", type=int, default=128, help="resize target (128)")
+    decode.add_argument("--max-videos", type=int, default=20, help="videos drawn from --index (20)")
+    decode.add_argument("--threads", type=int, default=1, help="torch and FFmpeg threads (1)")
+    decode.add_argument("--seed", type=int, default=0, help="seed for videos and clips (0)")
+    decode.add_argument(
+        "--min-seconds", type=float, default=1.0, help="repeat full decodes for this long (1)"
+    )
+    decode.set_defaults(func=run_decode)
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    from cstp.bench import DecodeSetup, cpu_name, measure_decode
+
+    for name in ("clip_frames", "rate", "clips", "short_side", "max_videos", "threads"):
+        if getattr(args, name) < 1:
+            raise CstpError(f"--{name.replace('_', '-')} must be at least 1")
+    videos = args.video or _videos_from_index(args.index, args.max_videos, args.seed)
+    for path in videos:
+        if not path.is_file():
+            raise CstpError(f"{path}: no such video file")
+    setup = DecodeSetup(
+        clip_frames=args.clip_frames,
+        rate=args.rate,
+        clips=args.clips,
+        short_side=args.short_side,
+        threads=args.threads,
+        seed=args.seed,
+        min_seconds=args.min_seconds,
+    )
+    table = measure_decode(videos, setup)
+    print(f"decode: {len(videos)} video(s), {setup.threads} thread(s), CPU: {cpu_name()}")
+    print(table.to_string(index=False))
+    return 0
+
+
+def _videos_from_index(index: Path, max_videos: int, seed: int) -> list[Path]:
+    from cstp.data.scan import read_index
+
+    table = read_index(index)
+    paths = [Path(p) for p in table.loc[table["status"] == "ok", "path"]]
+    if not paths:
+        raise CstpError(f"{index}: no video with status ok")
+    return sorted(random.Random(seed).sample(paths, min(max_videos, len(paths))))

@@ -1,0 +1,412 @@
+"""Synthetic UCF-101- and HMDB-51-like datasets: specs and presets, the published file layouts and
+split files, and deterministic, resumable, parallel generation of their videos with a manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+import av
+import numpy as np
+from tqdm import tqdm
+
+from cstp.data.encode import write_video
+from cstp.data.render import render_video
+from cstp.data.world import (
+    HMDB_CLASSES,
+    UCF_CLASSES,
+    WORLD_VERSION,
+    ActionClass,
+    VideoParams,
+    balanced_counts,
+    sample_video_params,
+)
+from cstp.errors import CstpError
+
+# World version . layout version: part of every video's fingerprint, so a change regenerates.
+GENERATOR_VERSION = f"{WORLD_VERSION}.1"
+DATASETS = ("ucf101", "hmdb51")
+DATASET_KEYS = {"ucf101": 101, "hmdb51": 51}  # seed entropy that tells the datasets apart
+LONG_VIDEO = 128  # frames for 16-frame clips at playback rate 8
+SHORT_FRACTION = 0.15
+MANIFEST = "synth.json"
+TMP_DIR = ".synth-tmp"
+RNG_ROLES = {"scene": 1, "clip": 2, "clip_count": 3, "sources": 4, "split": 5}
+SCENE_NAMES = ("Meadow", "Steppe", "Field", "Dunes", "Heath", "Prairie", "Valley", "Moor")
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthSpec:
+    """All knobs of one synthetic dataset pair; validated on construction."""
+
+    seed: int = 0
+    width: int = 64
+    height: int = 48
+    fps: int = 25
+    frames: tuple[int, int] = (40, 200)  # video length range; see draw_length
+    ucf_classes: int = 10
+    groups: int = 10  # UCF-101 has 25
+    clips_per_group: tuple[int, int] = (3, 5)  # UCF-101 has 4-7
+    hmdb_classes: int = 8
+    videos_per_class: int = 30  # HMDB-51 has >= 101
+    quality: int = 4  # MPEG-4 quantiser, lower is better
+
+    def __post_init__(self) -> None:
+        size, aspect = f"{self.width}x{self.height}", self.width / self.height
+        even = self.width % 2 == 0 and self.height % 2 == 0 and self.height >= 16
+        counts = sorted(set(balanced_counts(UCF_CLASSES)) & set(balanced_counts(HMDB_CLASSES)))
+        shown = ", ".join(map(str, counts))
+        frames, clips = _in_range(self.frames, 8, 100_000), _in_range(self.clips_per_group, 1, 99)
+        videos = self.videos_per_class
+        checks = [
+            (self.seed >= 0, "--seed", self.seed, "an integer >= 0"),
+            (even, "--size", size, "WxH with even width and height, height >= 16"),
+            (1.2 <= aspect <= 2.5, "--size", size, "width / height between 1.2 and 2.5 (4:3)"),
+            (1 <= self.fps <= 240, "--fps", self.fps, "frames per second in 1..240"),
+            (frames, "--frames", self.frames, "MIN,MAX with 8 <= MIN <= MAX"),
+            (self.ucf_classes in counts, "--classes", self.ucf_classes, f"one of {shown}"),
+            (self.hmdb_classes in counts, "--classes", self.hmdb_classes, f"one of {shown}"),
+            (2 <= self.groups <= 99, "--groups", self.groups, "2..99 groups per class"),
+            (clips, "--clips-per-group", self.clips_per_group, "MIN,MAX, 1 <= MIN <= MAX <= 99"),
+            (2 <= videos <= 999, "--videos-per-class", videos, "2..999 videos per class"),
+            (1 <= self.quality <= 31, "quality", self.quality, "an MPEG-4 quantiser in 1..31"),
+        ]
+        for ok, option, value, expected in checks:
+            if not ok:
+                text = ",".join(map(str, value)) if isinstance(value, tuple) else value
+                raise CstpError(f"{option} {text}: expected {expected}")
+
+
+def _in_range(pair: tuple[int, int], low: int, high: int) -> bool:
+    return len(pair) == 2 and low <= pair[0] <= pair[1] <= high
+
+
+PRESETS = {
+    "default": SynthSpec(),
+    "tiny": SynthSpec(
+        width=32,
+        height=24,
+        frames=(20, 40),
+        ucf_classes=4,
+        groups=3,
+        clips_per_group=(1, 2),
+        hmdb_classes=4,
+        videos_per_class=4,
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoEntry:
+    """One planned video: where it goes, what it shows, and its ground truth."""
+
+    path: str  # relative to the dataset root
+    label: int  # 1-based class id, as in classInd.txt
+    action: ActionClass
+    group: int  # UCF group, or HMDB source video; clips of one group share scene and actor
+    clip: int
+    n_frames: int
+    params: VideoParams
+
+    def fingerprint(self, spec: SynthSpec) -> str:
+        """A hash of everything that decides the file's bytes: equal hashes, equal files."""
+        what = [GENERATOR_VERSION, spec.width, spec.height, spec.fps, spec.quality]
+        what += [self.n_frames, dataclasses.asdict(self.params)]
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def draw_length(rng: np.random.Generator, frames: tuple[int, int]) -> int:
+    """Most videos hold LONG_VIDEO frames or more; SHORT_FRACTION are short (MIN to halfway)."""
+    low, high = frames
+    if low < LONG_VIDEO <= high:
+        if rng.uniform() < SHORT_FRACTION:
+            return int(rng.integers(low, (low + LONG_VIDEO) // 2 + 1))
+        return int(rng.integers(LONG_VIDEO, high + 1))
+    return int(rng.integers(low, high + 1))
+
+
+def class_table(dataset: str, spec: SynthSpec) -> list[tuple[str, ActionClass]]:
+    """(name as the dataset spells it, action) per class, in class-id order."""
+    if dataset == "ucf101":
+        return [(a.camel, a) for a in UCF_CLASSES[: spec.ucf_classes]]
+    if dataset == "hmdb51":
+        return [(a.snake, a) for a in HMDB_CLASSES[: spec.hmdb_classes]]
+    raise CstpError(f"--datasets {dataset}: expected one of {', '.join(DATASETS)}")
+
+
+def _rng(spec, dataset: str, role: str, label=0, group=0, clip=0) -> np.random.Generator:
+    # Keys of one length: numpy's SeedSequence treats [..., k] and [..., k, 0] as the same seed.
+    keys = [spec.seed, DATASET_KEYS[dataset], RNG_ROLES[role], label, group, clip]
+    return np.random.default_rng(keys)
+
+
+def _clip(spec, dataset, label, action, group, clip, path_of) -> VideoEntry:
+    scene_rng = _rng(spec, dataset, "scene", label, group)
+    rng = _rng(spec, dataset, "clip", label, group, clip)
+    n_frames = draw_length(rng, spec.frames)
+    params = sample_video_params(action, spec.width / spec.height, scene_rng, rng)
+    return VideoEntry(path_of(params), label, action, group, clip, n_frames, params)
+
+
+def plan_videos(spec: SynthSpec, dataset: str) -> list[VideoEntry]:
+    """Every video of `dataset`, each drawn from generators keyed by (seed, dataset, class, ...)."""
+    entries = []
+    clips_of = _ucf_clips if dataset == "ucf101" else _hmdb_clips
+    for label, (name, action) in enumerate(class_table(dataset, spec), start=1):
+        for group, clip, path_of in clips_of(spec, label, name):
+            entries.append(_clip(spec, dataset, label, action, group, clip, path_of))
+    return entries
+
+
+def _ucf_clips(spec: SynthSpec, label: int, name: str):
+    """(group, clip, path maker) of one class: groups gXX of 1-based clips cYY."""
+    low, high = spec.clips_per_group
+    for g in range(1, spec.groups + 1):
+        n_clips = int(_rng(spec, "ucf101", "clip_count", label, g).integers(low, high + 1))
+        for c in range(1, n_clips + 1):
+            path = f"UCF-101/{name}/v_{name}_g{g:02d}_c{c:02d}.avi"
+            yield g, c, lambda _params, path=path: path
+
+
+def _hmdb_clips(spec: SynthSpec, label: int, name: str):
+    """(source, clip, path maker) of one class: clips named after their source film, from 0."""
+    sizes = _source_sizes(_rng(spec, "hmdb51", "sources", label), spec.videos_per_class)
+    for s, size in enumerate(sizes, start=1):
+        word = int(_rng(spec, "hmdb51", "sources", label, s).integers(len(SCENE_NAMES)))
+        for k in range(size):
+            stem = f"videos/{name}/{SCENE_NAMES[word]}{s:02d}_{name}"
+            yield s, k + 1, functools.partial(_hmdb_path, stem, k)
+
+
+def _hmdb_path(stem: str, k: int, params: VideoParams) -> str:
+    return f"{stem}_{_hmdb_attrs(params)}_{k}.avi"
+
+
+def _source_sizes(rng: np.random.Generator, n: int) -> list[int]:
+    """HMDB's clips come 1-3 per source film; at least two sources, so train and test get one."""
+    sizes: list[int] = []
+    while sum(sizes) < n:
+        sizes.append(min(int(rng.integers(1, 4)), n - sum(sizes)))
+    if len(sizes) == 1:
+        sizes = [1, n - 1]
+    return sizes
+
+
+def _hmdb_attrs(p: VideoParams) -> str:
+    """HMDB's name tags: visible body part, camera motion, number of movers, viewpoint, quality."""
+    camera = "cm" if abs(p.camera.pan_speed) > 0.03 else "nm"
+    view = "ri" if p.motion.direction > 0 else "le"
+    return f"f_{camera}_np{1 + len(p.distractors)}_{view}_goo"
+
+
+def ucf_test_groups(groups: int, split: int) -> set[int]:
+    """Groups held out by `split` (1-3): UCF-101's blocks of 7 of 25 groups, scaled to `groups`."""
+    block = max(1, round(7 * groups / 25))
+    return {((split - 1) * block + j) % groups + 1 for j in range(block)}
+
+
+def hmdb_marks(spec: SynthSpec, entries: Sequence[VideoEntry], split: int) -> dict[str, int]:
+    """Mark per video path for one split: 1 train, 2 test, 0 unused; whole sources at a time."""
+    marks = {}
+    by_label: dict[int, list[VideoEntry]] = {}
+    for e in entries:
+        by_label.setdefault(e.label, []).append(e)
+    for label, videos in by_label.items():
+        sources = sorted({e.group for e in videos})
+        order = _rng(spec, "hmdb51", "split", label, split).permutation(sources).tolist()
+        unused = len(order) // 10
+        test = max(1, round(0.3 * (len(order) - unused)))
+        mark = {s: 0 if i < unused else 2 if i < unused + test else 1 for i, s in enumerate(order)}
+        marks.update({e.path: mark[e.group] for e in videos})
+    return marks
+
+
+def split_files(spec: SynthSpec, dataset: str, entries: Sequence[VideoEntry]) -> dict[str, str]:
+    """The official split files' names (relative to the dataset root) and their exact text."""
+    names = [name for name, _ in class_table(dataset, spec)]
+    files = {}
+    if dataset == "ucf101":  # the official lists have CRLF line endings
+        files["ucfTrainTestlist/classInd.txt"] = "".join(
+            f"{i} {n}\r\n" for i, n in enumerate(names, 1)
+        )
+        videos = [(e.path.removeprefix("UCF-101/"), e) for e in entries]
+        for k in (1, 2, 3):
+            test = ucf_test_groups(spec.groups, k)
+            train_lines = [f"{v} {e.label}\r\n" for v, e in videos if e.group not in test]
+            files[f"ucfTrainTestlist/trainlist0{k}.txt"] = "".join(train_lines)
+            files[f"ucfTrainTestlist/testlist0{k}.txt"] = "".join(
+                f"{v}\r\n" for v, e in videos if e.group in test
+            )
+        return files
+    for k in (1, 2, 3):
+        marks = hmdb_marks(spec, entries, k)
+        for label, name in enumerate(names, 1):
+            videos = sorted((Path(e.path).name, marks[e.path]) for e in entries if e.label == label)
+            # The official lines end in a space and LF.
+            text = "".join(f"{v} {mark} \n" for v, mark in videos)
+            files[f"testTrainMulti_7030_splits/{name}_test_split{k}.txt"] = text
+    return files
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _is_complete(path: Path, fingerprint: str) -> bool:
+    """True when `path` is a finished video of this plan: files appear only by rename, complete."""
+    if not path.is_file():
+        return False
+    try:
+        with av.open(str(path)) as container:
+            return container.metadata.get("comment") == f"cstp-synth {fingerprint}"
+    except (av.FFmpegError, OSError):
+        return False
+
+
+def make_video(root: Path, entry: VideoEntry, spec: SynthSpec) -> int:
+    """Render and encode one video under `root`, via a temporary name; returns its size in bytes."""
+    frames = render_video(entry.params, spec.width, spec.height, spec.fps, entry.n_frames)
+    final = root / entry.path
+    tmp = root / TMP_DIR / f"{uuid.uuid4().hex}.avi"
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"comment": f"cstp-synth {entry.fingerprint(spec)}", "title": entry.action.camel}
+    write_video(tmp, frames, spec.fps, quality=spec.quality, metadata=meta)
+    os.replace(tmp, final)
+    return final.stat().st_size
+
+
+def _remove_stale(root: Path, dataset: str, keep: Iterable[str]) -> int:
+    """Delete videos and split files of an earlier, different plan (only in a folder we made)."""
+    if not (root / MANIFEST).is_file():
+        return 0
+    keep = set(keep)
+    pattern = "UCF-101/*/*.avi" if dataset == "ucf101" else "videos/*/*.avi"
+    removed = 0
+    for path in root.glob(pattern):
+        if path.relative_to(root).as_posix() not in keep:
+            path.unlink()
+            removed += 1
+    for path in root.glob("testTrainMulti_7030_splits/*_test_split*.txt"):
+        if path.relative_to(root).as_posix() not in keep:
+            path.unlink()
+    return removed
+
+
+def _manifest(spec: SynthSpec, dataset: str, entries: Sequence[VideoEntry], root: Path) -> dict:
+    """The spec, the generator's version and, per video, its ground truth (class and world)."""
+    names = [name for name, _ in class_table(dataset, spec)]
+    return {
+        "generator": {"name": "cstp synth", "version": GENERATOR_VERSION, "world": WORLD_VERSION},
+        "dataset": dataset,
+        "spec": dataclasses.asdict(spec),
+        "classes": [
+            {"id": i, "name": n, "shape": e.shape, "motion": e.motion}
+            for i, (n, e) in enumerate(class_table(dataset, spec), start=1)
+        ],
+        "videos": [
+            {
+                "path": e.path,
+                "class": names[e.label - 1],
+                "label": e.label,
+                "group": e.group,
+                "clip": e.clip,
+                "frames": e.n_frames,
+                "bytes": (root / e.path).stat().st_size,
+                "fingerprint": e.fingerprint(spec),
+                "params": dataclasses.asdict(e.params),
+            }
+            for e in entries
+        ],
+    }
+
+
+def _make_videos(root: Path, spec: SynthSpec, todo: list[VideoEntry], pool, bar) -> None:
+    if pool is None:
+        results = (make_video(root, e, spec) for e in todo)
+    else:
+        futures = [pool.submit(make_video, root, e, spec) for e in todo]
+        results = (f.result() for f in as_completed(futures))
+    try:
+        for _ in results:
+            bar.update()
+    except OSError as err:
+        raise CstpError(f"{err.filename or root}: cannot write a video: {err}") from err
+
+
+def generate_dataset(out: Path, spec: SynthSpec, dataset: str, pool=None, progress=True) -> dict:
+    """Write one dataset under `out/<dataset>`: videos, then the manifest, then the split files.
+
+    Split files exist only while every video they list is complete: a reader may rely on them.
+    """
+    start = time.perf_counter()
+    root = Path(out) / dataset
+    entries = plan_videos(spec, dataset)
+    splits = split_files(spec, dataset, entries)
+    removed = _remove_stale(root, dataset, [e.path for e in entries] + list(splits))
+    todo = [e for e in entries if not _is_complete(root / e.path, e.fingerprint(spec))]
+    if todo:
+        for name in splits:
+            (root / name).unlink(missing_ok=True)
+    done = len(entries) - len(todo)
+    with tqdm(total=len(entries), initial=done, desc=dataset, unit="video", file=sys.stderr,
+              disable=not progress) as bar:  # fmt: skip
+        _make_videos(root, spec, todo, pool, bar)
+    shutil.rmtree(root / TMP_DIR, ignore_errors=True)
+    manifest = _manifest(spec, dataset, entries, root)
+    _write_atomic(root / MANIFEST, json.dumps(manifest, indent=1).encode())
+    for name, text in splits.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(root / name, text.encode())
+    return {
+        "root": str(root),
+        "videos": len(entries),
+        "generated": len(todo),
+        "removed": removed,
+        "bytes": sum(v["bytes"] for v in manifest["videos"]),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def generate(
+    out: str | Path,
+    spec: SynthSpec,
+    datasets: Sequence[str] = DATASETS,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict[str, dict]:
+    """Generate `datasets` under `out` with `workers` processes (default: all cores); resumable.
+
+    Returns per dataset: root, videos, generated (the rest were already complete), removed (stale
+    videos of an earlier plan), bytes (all its videos) and seconds.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CstpError(f"--out {out}: expected a directory, found a file")
+    for dataset in datasets:
+        class_table(dataset, spec)
+    workers = os.cpu_count() or 1 if workers is None else workers
+    if workers < 1:
+        raise CstpError(f"--workers {workers}: expected a number of processes >= 1")
+    # forkserver: workers must not inherit the threads of a parent that has imported torch.
+    context = get_context("forkserver")
+    pool = ProcessPoolExecutor(workers, mp_context=context) if workers > 1 else None
+    try:
+        return {d: generate_dataset(out, spec, d, pool, progress) for d in datasets}
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)

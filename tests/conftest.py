@@ -1,0 +1,225 @@
+"""Shared fixtures: tiny real-format videos, the damage real dataset files show (AVI headers that
+over-count, non-UTF-8 metadata, truncation, zero bytes, text named .avi), and small copies of
+UCF-101, HMDB-51 and Kinetics-400 laid out as published, quirks included."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import av
+import numpy as np
+import pytest
+
+from cstp.data.encode import write_video
+
+
+def moving_frames(num_frames: int, height: int = 24, width: int = 32, seed: int = 0) -> np.ndarray:
+    """Smooth drifting gradients, (T, H, W, 3) uint8: every frame differs from the others, and the
+    motion is predictable enough that encoders use P- and B-frames between keyframes."""
+    y, x = np.mgrid[0:height, 0:width]
+    t = np.arange(num_frames)[:, None, None]
+    red = x * 7 + t * 3 + seed * 40
+    green = y * 9 + t * 5
+    blue = (x + y) * 4 + t * 11 + seed * 20
+    return (np.stack([red, green, blue], axis=-1) % 256).astype(np.uint8)
+
+
+def make_video(
+    path: Path, num_frames: int = 20, height: int = 24, width: int = 32, seed: int = 0, **encode
+) -> Path:
+    """A real video file; `encode` goes to write_video (fps, gop, bframes, audio, metadata, ...)."""
+    return write_video(path, moving_frames(num_frames, height, width, seed), **encode)
+
+
+def overcount_avi_header(path: Path, extra: int = 1) -> Path:
+    """Make an AVI's headers claim `extra` more frames than it holds, as many HMDB-51 files do:
+    the main header's total frames and the video stream header's length."""
+    data = bytearray(path.read_bytes())
+    main = data.index(b"avih") + 8
+    struct.pack_into("<I", data, main + 16, struct.unpack_from("<I", data, main + 16)[0] + extra)
+    stream = data.index(b"vids", data.index(b"strh"))  # first field of the video stream header
+    struct.pack_into(
+        "<I", data, stream + 32, struct.unpack_from("<I", data, stream + 32)[0] + extra
+    )
+    path.write_bytes(data)
+    return path
+
+
+def spoil_metadata(path: Path, marker: str) -> Path:
+    """Overwrite metadata text `marker` (written with write_video(metadata=...)) with bytes that
+    are not UTF-8, as in some HMDB-51 files."""
+    data = path.read_bytes()
+    spoilt = b"\xe9\xff" * (len(marker) // 2) + b"\xe9" * (len(marker) % 2)
+    assert marker.encode() in data
+    path.write_bytes(data.replace(marker.encode(), spoilt, 1))
+    return path
+
+
+def truncate(path: Path, keep: float = 0.6) -> Path:
+    """Cut a file short, as an interrupted download leaves it."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def write_audio_only(path: Path, seconds: float = 0.5) -> Path:
+    """A valid media file with no video stream."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        samples = int(16000 * seconds)
+        for start in range(0, samples, 1024):
+            chunk = np.zeros((1, min(1024, samples - start)), dtype=np.float32)
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, start
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def write_lines(path: Path, lines: list[str], newline: str = "\n") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes("".join(line + newline for line in lines).encode())
+    return path
+
+
+@dataclass
+class DatasetCopy:
+    """A dataset copy on disk: `root` holds the videos, `splits` the official split files (a
+    folder, or Kinetics' annotation folder). `files` names the interesting videos by role."""
+
+    dataset: str
+    root: Path
+    splits: Path
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def build_ucf101(base: Path) -> DatasetCopy:
+    """Split 1 of a three-class UCF-101 with CRLF split files; the lists write HandStandPushups,
+    classInd.txt and the folder HandstandPushups. Train: ok with an audio track, missing,
+    ok at another frame size, zero bytes. Test: ok with a header that over-counts by one,
+    truncated, a text file named .avi, missing."""
+    root, splits = base / "UCF-101", base / "ucfTrainTestlist"
+    write_lines(
+        splits / "classInd.txt", ["1 ApplyEyeMakeup", "2 HandstandPushups", "3 YoYo"], "\r\n"
+    )
+    write_lines(
+        splits / "trainlist01.txt",
+        [
+            "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1",
+            "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c02.avi 1",
+            "HandStandPushups/v_HandStandPushups_g08_c01.avi 2",
+            "YoYo/v_YoYo_g08_c01.avi 3",
+        ],
+        "\r\n",
+    )
+    write_lines(
+        splits / "testlist01.txt",
+        [
+            "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi",
+            "HandStandPushups/v_HandStandPushups_g01_c01.avi",
+            "YoYo/v_YoYo_g01_c01.avi",
+            "YoYo/v_YoYo_g01_c02.avi",
+        ],
+        "\r\n",
+    )
+    files = {
+        "audio": make_video(root / "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi", 30, audio=True),
+        "resized": make_video(
+            root / "HandstandPushups/v_HandStandPushups_g08_c01.avi", 25, 48, 64, seed=1
+        ),
+        "empty": root / "YoYo/v_YoYo_g08_c01.avi",
+        "overcount": overcount_avi_header(
+            make_video(root / "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi", 20, seed=2)
+        ),
+        "truncated": truncate(
+            make_video(root / "HandstandPushups/v_HandStandPushups_g01_c01.avi", 40, seed=3)
+        ),
+        "text": root / "YoYo/v_YoYo_g01_c01.avi",
+    }
+    files["empty"].parent.mkdir(parents=True)
+    files["empty"].write_bytes(b"")
+    files["text"].write_text("this is not a video\n")
+    return DatasetCopy("ucf101", root, splits, files)
+
+
+def build_hmdb51(base: Path) -> DatasetCopy:
+    """Split 1 of a three-class HMDB-51 (marks 1 train, 2 test, 0 unused; trailing blanks), with
+    non-UTF-8 metadata, an over-counting header, and one class (cartwheel) absent from disk."""
+    root, splits = base / "hmdb51", base / "testTrainMulti_7030_splits"
+    lists = {
+        "brush_hair": ["Brushing_my_hair_a.avi 1 ", "Brushing_my_hair_b.avi 2 ", "hair_c.avi 0 "],
+        "cartwheel": ["Cartwheel_d.avi 1 ", "Cartwheel_e.avi 2 "],
+        "pour": ["Pouring_f.avi 1 ", "Pouring_g.avi 2 "],
+    }
+    for name, lines in lists.items():
+        write_lines(splits / f"{name}_test_split1.txt", lines)
+    files = {
+        "non_utf8": spoil_metadata(
+            make_video(root / "brush_hair/Brushing_my_hair_a.avi", 20, metadata={"title": "XXXX"}),
+            "XXXX",
+        ),
+        "overcount": overcount_avi_header(
+            make_video(root / "brush_hair/Brushing_my_hair_b.avi", 24, seed=1)
+        ),
+        "unused": make_video(root / "brush_hair/hair_c.avi", 12, seed=2),
+        "train": make_video(root / "pour/Pouring_f.avi", 16, 30, 40, seed=3),
+        "test": make_video(root / "pour/Pouring_g.avi", 18, seed=4),
+    }
+    return DatasetCopy("hmdb51", root, splits, files)
+
+
+def build_kinetics400(base: Path) -> DatasetCopy:
+    """Kinetics-400 annotations as train/validate/test csv (test without labels), videos named
+    `<id>_<start:06d>_<end:06d>.mp4` in split/label folders, `<id>.mp4` and `<id>_<start>_<end>`
+    in other folders; one validation video is missing. Ids contain '-' and '_' as real ones do."""
+    root, annotations = base / "kinetics400", base / "annotations"
+    header = "label,youtube_id,time_start,time_end,split"
+    write_lines(
+        annotations / "train.csv",
+        [header, "abseiling,--a_b3C4d5E,10,20,train", '"air drumming",Bb-_8aXyz01,0,10,train'],
+    )
+    write_lines(
+        annotations / "validate.csv",
+        [header, "abseiling,Cc9_zz-1234,15,25,validate", "air drumming,Dd0000000_0,3,13,validate"],
+    )
+    write_lines(annotations / "test.csv", ["youtube_id,time_start,time_end,split", "Ee1,5,15,test"])
+    h264 = {"fps": 30, "gop": 250, "bframes": 2}
+    files = {
+        "canonical": make_video(root / "train/abseiling/--a_b3C4d5E_000010_000020.mp4", 40, **h264),
+        "id_only": make_video(root / "train_256/air_drumming/Bb-_8aXyz01.mp4", 20, seed=1),
+        "prefix": make_video(root / "val/Cc9_zz-1234_15_25.mp4", 24, 36, 64, seed=2),
+        "test": make_video(root / "test/Ee1_000005_000015.mp4", 10, seed=3),
+    }
+    return DatasetCopy("kinetics400", root, annotations, files)
+
+
+@pytest.fixture(scope="session")
+def ucf101_copy(tmp_path_factory) -> DatasetCopy:
+    return build_ucf101(tmp_path_factory.mktemp("ucf101"))
+
+
+@pytest.fixture(scope="session")
+def hmdb51_copy(tmp_path_factory) -> DatasetCopy:
+    return build_hmdb51(tmp_path_factory.mktemp("hmdb51"))
+
+
+@pytest.fixture(scope="session")
+def kinetics400_copy(tmp_path_factory) -> DatasetCopy:
+    return build_kinetics400(tmp_path_factory.mktemp("kinetics400"))
+
+
+@pytest.fixture(scope="session")
+def media() -> SimpleNamespace:
+    """The helpers above, for tests that build their own files."""
+    return SimpleNamespace(
+        moving_frames=moving_frames,
+        make_video=make_video,
+        overcount_avi_header=overcount_avi_header,
+        spoil_metadata=spoil_metadata,
+        truncate=truncate,
+        write_audio_only=write_audio_only,
+        write_lines=write_lines,
+    )

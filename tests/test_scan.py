@@ -1,0 +1,209 @@
+"""`cstp data scan` finds listed videos in quirky copies of the three datasets, records why a file
+is unreadable, summarises per subset, and fails on bad input with one line and exit status 2."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pandas as pd
+import pytest
+
+from cstp.cli import main
+from cstp.data.scan import read_index, report, scan, summarize, write_index
+from cstp.errors import CstpError
+
+UCF_ROWS = [  # path under the root, label, class_name, subset, status, reason
+    ("ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi", 0, "ApplyEyeMakeup", "train", "ok", ""),
+    ("ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c02.avi", 0, "ApplyEyeMakeup", "train", "missing", ""),
+    ("HandstandPushups/v_HandStandPushups_g08_c01.avi", 1, "HandstandPushups", "train", "ok", ""),
+    ("YoYo/v_YoYo_g08_c01.avi", 2, "YoYo", "train", "unreadable", "empty file (0 bytes)"),
+    ("ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi", 0, "ApplyEyeMakeup", "test", "ok", ""),
+    ("HandstandPushups/v_HandStandPushups_g01_c01.avi", 1, "HandstandPushups", "test",
+     "unreadable", "truncated: container declares {declared} bytes, file has {size}"),
+    ("YoYo/v_YoYo_g01_c01.avi", 2, "YoYo", "test", "unreadable", "not a video (invalid data)"),
+    ("YoYo/v_YoYo_g01_c02.avi", 2, "YoYo", "test", "missing", ""),
+]  # fmt: skip
+
+
+def _rows(index, root):
+    columns = ["path", "label", "class_name", "subset", "status", "reason"]
+    return [
+        (os.path.relpath(row[0], root).replace(os.sep, "/"), *row[1:])
+        for row in index[columns].itertuples(index=False)
+    ]
+
+
+def test_ucf101_index_takes_every_quirk_in_stride(ucf101_copy):
+    index = scan("ucf101", ucf101_copy.root, ucf101_copy.splits, 1)
+    truncated = ucf101_copy.files["truncated"]
+    size = truncated.stat().st_size
+    declared = int.from_bytes(truncated.read_bytes()[4:8], "little") + 8
+    expected = [(*row[:5], row[5].format(declared=declared, size=size)) for row in UCF_ROWS]
+    assert _rows(index, ucf101_copy.root) == expected
+    assert list(index["video"])[2] == "HandStandPushups/v_HandStandPushups_g08_c01.avi"
+    assert all(os.path.isabs(path) for path in index["path"])
+
+
+def test_ucf101_probe_records_true_and_header_frame_counts(ucf101_copy):
+    index = scan("ucf101", ucf101_copy.root, ucf101_copy.splits, 1, probe_videos=True)
+    ok = index[index["status"] == "ok"]
+    columns = ["frames", "header_frames", "fps", "width", "height", "has_audio"]
+    assert [tuple(row) for row in ok[columns].itertuples(index=False)] == [
+        (30, 32, 25.0, 32, 24, True),  # audio track; its AVI header over-counts by two
+        (25, 25, 25.0, 64, 48, False),  # another frame size in the same dataset
+        (20, 21, 25.0, 32, 24, False),  # header over-counts by one
+    ]
+    assert index.loc[index["status"] != "ok", "frames"].isna().all()
+    assert list(index["status"]) == [row[4] for row in UCF_ROWS]
+
+
+def test_summary_counts_per_subset(ucf101_copy):
+    summary = summarize(scan("ucf101", ucf101_copy.root, ucf101_copy.splits, 1))
+    assert summary.to_dict("records") == [
+        {"subset": "train", "listed": 4, "found": 3, "missing": 1, "unreadable": 1, "ok": 2,
+         "classes": 2},
+        {"subset": "test", "listed": 4, "found": 3, "missing": 1, "unreadable": 2, "ok": 1,
+         "classes": 1},
+        {"subset": "total", "listed": 8, "found": 6, "missing": 2, "unreadable": 3, "ok": 3,
+         "classes": 2},
+    ]  # fmt: skip
+
+
+def test_cli_writes_the_index_and_prints_the_summary(ucf101_copy, tmp_path, capsys):
+    out = tmp_path / "index" / "ucf101.csv"
+    args = ["data", "scan", "ucf101", "--root", str(ucf101_copy.root)]
+    assert main([*args, "--splits", str(ucf101_copy.splits), "--out", str(out), "--probe"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].split() == [
+        "subset",
+        "listed",
+        "found",
+        "missing",
+        "unreadable",
+        "ok",
+        "classes",
+    ]
+    assert printed[1].split() == ["train", "4", "3", "1", "1", "2", "2"]
+    assert printed[4] == "unreadable videos (3):"
+    assert printed[5].endswith("v_YoYo_g08_c01.avi: empty file (0 bytes)")
+    assert printed[-1] == f"index of 8 videos written to {out}"
+    assert os.listdir(out.parent) == ["ucf101.csv"]  # the temporary file was renamed
+    written = read_index(out)
+    expected = scan("ucf101", ucf101_copy.root, ucf101_copy.splits, 1, probe_videos=True)
+    pd.testing.assert_frame_equal(written, expected)
+
+
+def test_report_shows_a_limited_number_of_unreadable_videos(ucf101_copy, tmp_path):
+    index = scan("ucf101", ucf101_copy.root, ucf101_copy.splits, 1)
+    text = report(index, tmp_path / "i.csv", shown=1).splitlines()
+    assert text[-2] == f"  ... and 2 more (status 'unreadable' in {tmp_path / 'i.csv'})"
+
+
+def test_hmdb51_scan_reads_non_utf8_files_and_warns_about_absent_classes(hmdb51_copy, caplog):
+    caplog.set_level(logging.WARNING)
+    index = scan("hmdb51", hmdb51_copy.root, hmdb51_copy.splits, 1, probe_videos=True)
+    assert list(zip(index["subset"], index["status"], index["frames"], strict=True)) == [
+        ("train", "ok", 20),  # non-UTF-8 metadata
+        ("test", "ok", 24),  # header claims 25
+        ("unused", "ok", 12),
+        ("train", "missing", pd.NA),
+        ("test", "missing", pd.NA),
+        ("train", "ok", 16),
+        ("test", "ok", 18),
+    ]
+    assert list(index["label"]) == [0, 0, 0, 1, 1, 2, 2]
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(f"1 of 3 classes in {hmdb51_copy.splits} have no video under")
+    assert warning.endswith(": cartwheel")
+
+
+def test_kinetics400_files_are_found_by_id_whatever_their_names(kinetics400_copy):
+    index = scan("kinetics400", kinetics400_copy.root, kinetics400_copy.splits)
+    files = kinetics400_copy.files
+    found = [os.path.abspath(files[name]) for name in ("canonical", "id_only", "prefix")]
+    assert list(index["path"])[:3] == found
+    assert list(index["path"])[4] == os.path.abspath(files["test"])
+    assert list(index["status"]) == ["ok", "ok", "ok", "missing", "ok"]
+    assert list(index["subset"]) == ["train", "train", "test", "test", "unused"]
+    assert list(index["label"]) == [0, 1, 0, 1, -1]
+
+
+def test_nothing_found_is_a_warning_not_an_error(ucf101_copy, tmp_path, caplog, capsys):
+    caplog.set_level(logging.WARNING)
+    out = tmp_path / "i.csv"
+    args = ["data", "scan", "ucf101", "--root", str(tmp_path), "--splits", str(ucf101_copy.splits)]
+    assert main([*args, "--out", str(out)]) == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        f"no listed video was found under {tmp_path} (is --root the videos folder?)"
+    ]
+    assert (read_index(out)["status"] == "missing").all()
+
+
+def _cli_error(capsys, args):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("cstp data: error: ")
+    return err.strip()
+
+
+def test_cli_errors_are_one_line(ucf101_copy, kinetics400_copy, tmp_path, media, capsys):
+    root, splits = str(ucf101_copy.root), str(ucf101_copy.splits)
+    scan_args = ["data", "scan"]
+    missing_root = _cli_error(capsys, [*scan_args, "ucf101", "--root", str(tmp_path / "no"),
+                                       "--splits", splits])  # fmt: skip
+    assert missing_root.endswith("no: no such videos folder")
+    assert "trainlist02.txt: no such split file" in _cli_error(
+        capsys, [*scan_args, "ucf101", "--root", root, "--splits", splits, "--split", "2"]
+    )
+    assert "--split applies to ucf101 and hmdb51" in _cli_error(
+        capsys, [*scan_args, "kinetics400", "--root", root, "--splits",
+                 str(kinetics400_copy.splits), "--split", "1"]
+    )  # fmt: skip
+    media.write_lines(tmp_path / "classInd.txt", ["1 A"], "\r\n")
+    media.write_lines(tmp_path / "trainlist01.txt", ["A/v_A_g01_c01.avi 1", "Z/v_Z_g01_c01.avi 1"])
+    media.write_lines(tmp_path / "testlist01.txt", [])
+    args = [*scan_args, "ucf101", "--root", root, "--splits", str(tmp_path)]
+    assert _cli_error(capsys, args).endswith("trainlist01.txt:2: class 'Z' is not in classInd.txt")
+    media.write_lines(tmp_path / "trainlist01.txt", ["A/v_A_g01_c01.avi 1"])
+    assert _cli_error(capsys, args).endswith("testlist01.txt: empty split (no entries)")
+
+
+def test_write_index_replaces_atomically_and_reports_failures(tmp_path):
+    out = tmp_path / "i.csv"
+    out.write_text("old")
+    write_index(pd.DataFrame({"path": ["a"], "status": ["ok"]}), out)
+    assert out.read_text() == "path,status\na,ok\n"
+    assert os.listdir(tmp_path) == ["i.csv"]
+    with pytest.raises(CstpError, match="cannot write index"):
+        write_index(pd.DataFrame({"path": ["a"]}), out / "below_a_file.csv")
+
+
+def test_read_index_rejects_other_csv(tmp_path):
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(CstpError, match=r"other.csv: not an index from `cstp data scan`"):
+        read_index(tmp_path / "other.csv")
+    with pytest.raises(CstpError, match=r"none.csv: no such index csv"):
+        read_index(tmp_path / "none.csv")
+
+
+def test_bench_decode_reads_the_ok_videos_of_an_index(ucf101_copy, tmp_path, capsys):
+    out = tmp_path / "i.csv"
+    write_index(scan("ucf101", ucf101_copy.root, ucf101_copy.splits, 1), out)
+    args = ["--clips", "3", "--clip-frames", "4", "--min-seconds", "0", "--max-videos", "2"]
+    assert main(["bench", "decode", "--index", str(out), *args]) == 0
+    assert capsys.readouterr().out.startswith("decode: 2 video(s), 1 thread(s)")
+    write_index(scan("ucf101", tmp_path, ucf101_copy.splits, 1), out)
+    assert main(["bench", "decode", "--index", str(out)]) == 2
+    assert capsys.readouterr().err.strip().endswith("i.csv: no video with status ok")
+
+
+def test_an_unexpected_failure_marks_one_video_and_the_scan_goes_on(hmdb51_copy, monkeypatch):
+    def fussy(path):
+        if path.name == "hair_c.avi":
+            raise RuntimeError("odd\nfile")
+
+    monkeypatch.setattr("cstp.data.scan.check_video", fussy)
+    index = scan("hmdb51", hmdb51_copy.root, hmdb51_copy.splits, 1)
+    assert list(index["status"]) == ["ok", "ok", "unreadable", "missing", "missing", "ok", "ok"]
+    assert index["reason"][2] == "unexpected RuntimeError: odd file"
