@@ -102,3 +102,44 @@ def _row(measure: str, clips: int, frames: int, seconds: float) -> dict:
         "clips_per_s": round(clips / seconds, 1) if clips else float("nan"),
         "frames_per_s": round(frames / seconds, 1),
     }
+
+
+def measure_pairs(videos: list[Path], spec, samples: int, threads: int = 1, seed: int = 0):
+    """Pretraining pairs per second: planning alone, then decode + augment (what a loader does).
+
+    Each pair opens a fresh reader, as a data-loader worker would. Returns one row per measure.
+    """
+    import numpy as np
+
+    from cstp.data.dataset import ReaderSource
+    from cstp.data.video import probe
+    from cstp.sampling.pairs import plan_pair
+    from cstp.sampling.sample import PairSampler
+
+    torch.set_num_threads(threads)
+    frames = {path: probe(path).frames for path in videos}
+    rng = np.random.default_rng(seed)
+    order = [videos[i] for i in rng.integers(0, len(videos), samples)]
+    sampler = PairSampler(spec)
+    rows = []
+    start = time.perf_counter()
+    with ReaderSource(order[0], frames[order[0]], spec.clip.short_side) as first:
+        size = (first.width, first.height)
+    for path in order:
+        plan_pair(spec, rng, frames[path], *size)
+    rows.append(_rate_row("plan only", samples, time.perf_counter() - start))
+    start = time.perf_counter()
+    for path in order:
+        with ReaderSource(path, frames[path], spec.clip.short_side) as video:
+            sampler(video, rng)
+    rows.append(_rate_row("decode + augment", samples, time.perf_counter() - start))
+    return pd.DataFrame(rows)
+
+
+def _rate_row(measure: str, samples: int, seconds: float) -> dict:
+    return {
+        "measure": measure,
+        "pairs": samples,
+        "seconds": round(seconds, 3),
+        "pairs_per_s": round(samples / seconds, 1),
+    }

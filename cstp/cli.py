@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "cstp.commands.synth",
     "cstp.commands.data",
     "cstp.commands.bench",
+    "cstp.commands.sampling",
 ]
 
 

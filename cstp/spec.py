@@ -28,7 +28,7 @@ def field(default: Any, doc: str = "", choices: tuple | None = None) -> Any:
 
 
 def from_dict(cls: type[T], data: dict | None, where: str = "") -> T:
-    """Build `cls` from `data`, filling defaults; raise CstpError naming `where.key` on bad input."""
+    """Build `cls` from `data`, filling defaults; CstpError naming `where.key` on bad input."""
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise CstpError(f"{where or cls.__name__}: expected a mapping, got {data!r}")
@@ -42,6 +42,10 @@ def from_dict(cls: type[T], data: dict | None, where: str = "") -> T:
     values = {}
     for name, value in data.items():
         key = _key(where, name)
+        default = fields[name].default
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            # A partial nested mapping overrides the field's own default, not the class defaults.
+            value = _merge(to_dict(default), value)
         values[name] = _convert(hints[name], value, key)
         choices = fields[name].metadata.get("choices")
         if choices is not None and values[name] not in choices:
@@ -66,6 +70,15 @@ def spec_hash(spec: Any, length: int = 10) -> str:
     """A short content hash of a spec: equal content, equal hash, whatever built it."""
     text = json.dumps(to_dict(spec), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = _merge(merged[key], value)
+        merged[key] = value
+    return merged
 
 
 def _key(where: str, name: str) -> str:
@@ -107,4 +120,6 @@ def _convert_tuple(hint: Any, value: Any, key: str) -> tuple:
         return tuple(_convert(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
     if len(value) != len(args):
         raise CstpError(f"{key}: expected {len(args)} values, got {value!r}")
-    return tuple(_convert(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    return tuple(
+        _convert(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
+    )

@@ -13,7 +13,7 @@ def test_help_lists_every_subcommand(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for command in ("synth", "data", "bench"):
+    for command in ("synth", "data", "bench", "stor-stats", "show-pair"):
         assert command in out
 
 

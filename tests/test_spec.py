@@ -17,7 +17,10 @@ def test_defaults_fill_missing_keys_and_round_trip():
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"clip": {"frame": 8}}, r"pretrain\.clip\.frame: unknown key; allowed: frames, short_side, size"),
+        (
+            {"clip": {"frame": 8}},
+            r"pretrain\.clip\.frame: unknown key; allowed: frames, short_side, size",
+        ),
         ({"clip": {"frames": "8"}}, r"pretrain\.clip\.frames: expected int, got '8'"),
         ({"pretext": {"rotation": 1}}, r"pretrain\.pretext\.rotation: expected bool, got 1"),
         ({"base": {"crop_scale": [0.2]}}, r"pretrain\.base\.crop_scale: expected 2 values"),

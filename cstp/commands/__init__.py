@@ -1,1 +1,1 @@
-"""Subcommands of the `cstp` command line, one module per area; each exposes `register(subparsers)`."""
+"""Subcommands of `cstp`, one module per area; each exposes `register(subparsers)`."""

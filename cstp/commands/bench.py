@@ -1,4 +1,4 @@
-"""`cstp bench SUBJECT`: throughput of one part of the pipeline (so far: `decode`)."""
+"""`cstp bench SUBJECT`: throughput of one part of the pipeline (`decode`, `sample`)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,25 @@ def register(sub) -> None:
     )
     decode.set_defaults(func=run_decode)
 
+    sample = subjects.add_parser(
+        "sample",
+        help="pretraining pairs: planning, decoding and augmentation",
+        description="Pairs per second of the full CSTP sampler (playback rate, rotation and "
+        "STOR labels, base augmentation) on the given videos: planning alone, then decoding "
+        "and augmenting both clips.",
+    )
+    source = sample.add_mutually_exclusive_group(required=True)
+    source.add_argument("--index", type=Path, help="index csv written by `cstp data scan`")
+    source.add_argument("--video", type=Path, nargs="+", help="video files")
+    sample.add_argument("--clip-frames", type=int, default=16, help="frames per clip (16)")
+    sample.add_argument("--size", type=int, default=112, help="clip side in pixels (112)")
+    sample.add_argument("--short-side", type=int, default=128, help="frames resized to (128)")
+    sample.add_argument("--samples", type=int, default=100, help="pairs to make (100)")
+    sample.add_argument("--max-videos", type=int, default=20, help="videos drawn from --index")
+    sample.add_argument("--threads", type=int, default=1, help="torch threads (1)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.set_defaults(func=run_sample)
+
 
 def run_decode(args: argparse.Namespace) -> int:
     from cstp.bench import DecodeSetup, cpu_name, measure_decode
@@ -60,6 +79,37 @@ def run_decode(args: argparse.Namespace) -> int:
     )
     table = measure_decode(videos, setup)
     print(f"decode: {len(videos)} video(s), {setup.threads} thread(s), CPU: {cpu_name()}")
+    print(table.to_string(index=False))
+    return 0
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    from cstp.bench import cpu_name, measure_pairs
+    from cstp.sampling.recipe import SamplingSpec
+    from cstp.spec import from_dict
+
+    for name in ("clip_frames", "size", "short_side", "samples", "max_videos", "threads"):
+        if getattr(args, name) < 1:
+            raise CstpError(f"--{name.replace('_', '-')} must be at least 1")
+    videos = args.video or _videos_from_index(args.index, args.max_videos, args.seed)
+    for path in videos:
+        if not path.is_file():
+            raise CstpError(f"{path}: no such video file")
+    spec = from_dict(
+        SamplingSpec,
+        {
+            "clip": {"frames": args.clip_frames, "size": args.size, "short_side": args.short_side},
+            "augment": {"playback_rate": True, "rotation": True},
+            "pretext": {
+                k: True for k in ("playback_rate", "rotation", "stor_spatial", "stor_temporal")
+            },
+        },
+    )
+    table = measure_pairs(videos, spec, args.samples, args.threads, args.seed)
+    print(
+        f"sample: {len(videos)} video(s), {args.clip_frames}x{args.size}x{args.size} clips from "
+        f"short side {args.short_side}, {args.threads} thread(s), CPU: {cpu_name()}"
+    )
     print(table.to_string(index=False))
     return 0
 

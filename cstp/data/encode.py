@@ -1,4 +1,4 @@
-"""Writing frames to real video files through PyAV (used by `cstp synth` and the tests' fixtures)."""
+"""Writing frames to real video files through PyAV (for `cstp synth` and the test fixtures)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,9 @@ def write_video(
 
     `gop` is the keyframe interval (12 as in UCF-101's MPEG-4 files). `quality` is the MPEG-4
     quantiser (lower is better) or the x264 CRF divided by 6. `bframes` is the number of
-    B-frames between references (Kinetics' web video has them: decode order != display order). `audio` adds a silent AAC track, as
-    many real dataset files have one. `metadata` is written as container tags.
+    B-frames between references (Kinetics' web video has them: decode order != display order).
+    `audio` adds a silent AAC track, as many real dataset files have one. `metadata` is written as
+    container tags.
     """
     path = Path(path)
     frames = np.asarray(frames)

@@ -1,4 +1,4 @@
-"""Frame sources the samplers read from: anything with num_frames, width, height and read(indices)."""
+"""Frame sources for the samplers: anything with num_frames, width, height and read(indices)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,138 @@
+"""The data side of a pretraining recipe: clip shape, base augmentation, and which of playback rate,
+rotation and STOR are used as plain augmentation and which as pretext tasks (Table 1's columns)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cstp.spec import field
+
+PAPER_CANDIDATES = (0.2, 0.4, 0.6, 0.8, 1.0)
+ROTATIONS = (0, 90, 180, 270)
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    frames: int = field(16, "frames per clip (the paper: 16)")
+    size: int = field(112, "side of the square clip fed to the network, pixels (the paper: 112)")
+    short_side: int | None = field(None, "resize decoded frames to this short side before cropping")
+
+    def __post_init__(self):
+        if (
+            self.frames < 1
+            or self.size < 1
+            or (self.short_side is not None and self.short_side < 1)
+        ):
+            raise ValueError(f"frames, size and short_side must be positive, got {self}")
+
+
+@dataclass(frozen=True)
+class ColorJitter:
+    prob: float = field(0.8, "probability of colour jitter per clip")
+    brightness: float = field(0.4, "brightness factor drawn from [1-b, 1+b]")
+    contrast: float = field(0.4, "contrast factor drawn from [1-c, 1+c]")
+    saturation: float = field(0.4, "saturation factor drawn from [1-s, 1+s]")
+    hue: float = field(0.1, "hue shift drawn from [-h, h], at most 0.5")
+
+
+@dataclass(frozen=True)
+class BaseAugment:
+    """The paper's base augmentation; every clip gets the same parameters on all its frames."""
+
+    crop_scale: tuple[float, float] = field((0.2, 1.0), "multi-scale crop: area fraction range")
+    crop_ratio: tuple[float, float] = field((3 / 4, 4 / 3), "multi-scale crop: aspect (w/h) range")
+    random_crop: bool = field(True, "multi-scale random crop (off: the whole frame)")
+    temporal_jitter: bool = field(True, "random clip start (off: the clip is centred in time)")
+    color: ColorJitter = field(ColorJitter(), "colour jitter")
+    grayscale_prob: float = field(0.2, "probability of turning a clip grey")
+    blur_prob: float = field(0.5, "probability of Gaussian blur")
+    blur_sigma: tuple[float, float] = field((0.1, 2.0), "blur sigma range, pixels of the output")
+    rotation_jitter: float = field(10.0, "small rotation drawn from [-deg, deg] (0: off)")
+    flip_prob: float = field(0.5, "probability of a horizontal flip")
+    apply_prob: float = field(
+        1.0, "probability that a clip gets colour/grey/blur/jitter at all (official code: 0.3)"
+    )
+
+    def __post_init__(self):
+        lo, hi = self.crop_scale
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(f"crop_scale must satisfy 0 < min <= max <= 1, got {self.crop_scale}")
+        if not 0 < self.crop_ratio[0] <= self.crop_ratio[1]:
+            raise ValueError(f"crop_ratio must satisfy 0 < min <= max, got {self.crop_ratio}")
+
+
+@dataclass(frozen=True)
+class StorSpec:
+    spatial_candidates: tuple[float, ...] = field(PAPER_CANDIDATES, "spatial overlap rates")
+    temporal_candidates: tuple[float, ...] = field(PAPER_CANDIDATES, "temporal overlap rates")
+    crop_scale: str = field(
+        "shared",
+        "shared: the crop-area range is capped so that every candidate fits, and the crop size "
+        "says nothing about the label; conditional: sizes are drawn from the whole base range "
+        "among those that fit the drawn rate (larger crops, but small rates get smaller crops)",
+        choices=("conditional", "shared"),
+    )
+
+    def __post_init__(self):
+        for name in ("spatial_candidates", "temporal_candidates"):
+            check_candidates(getattr(self, name), name)
+
+
+def check_candidates(candidates: tuple[float, ...], name: str = "candidates") -> None:
+    """Overlap candidates: a non-empty list of distinct rates in (0, 1]."""
+    if len(candidates) == 0:
+        raise ValueError(f"{name} is empty; give at least one overlap rate in (0, 1]")
+    for rate in candidates:
+        if not 0 < rate <= 1:
+            raise ValueError(f"{name}: {rate} is outside (0, 1]")
+    if len(set(candidates)) != len(candidates):
+        raise ValueError(f"{name}: {list(candidates)} has duplicates")
+
+
+@dataclass(frozen=True)
+class Transformations:
+    """Table 1's two column groups for one transformation: used as augmentation, or predicted."""
+
+    playback_rate: bool = field(False, "random playback rate")
+    rotation: bool = field(False, "random 0/90/180/270 rotation")
+
+
+@dataclass(frozen=True)
+class Pretext:
+    """Which labels the network predicts (each implies its transformation is randomised)."""
+
+    playback_rate: bool = field(False, "predict the playback rate")
+    rotation: bool = field(False, "predict each clip's rotation")
+    stor_spatial: bool = field(False, "predict the spatial overlap rate")
+    stor_temporal: bool = field(False, "predict the temporal overlap rate")
+
+    @property
+    def stor(self) -> bool:
+        return self.stor_spatial or self.stor_temporal
+
+
+@dataclass(frozen=True)
+class SamplingSpec:
+    """How a pretraining sample (two clips of one video and their labels) is made."""
+
+    clip: ClipSpec = field(ClipSpec(), "clip shape")
+    base: BaseAugment = field(BaseAugment(), "base augmentation")
+    playback_rates: tuple[int, ...] = field((1, 2, 4, 8), "candidate playback rates")
+    fixed_rate: int = field(1, "frame step when the playback rate is not randomised")
+    augment: Transformations = field(Transformations(), "transformations used as augmentation")
+    pretext: Pretext = field(Pretext(), "pretext tasks")
+    stor: StorSpec = field(StorSpec(), "STOR candidates and crop policy")
+
+    def __post_init__(self):
+        if not self.playback_rates or any(r < 1 for r in self.playback_rates):
+            raise ValueError(f"playback_rates must be positive integers, got {self.playback_rates}")
+        if sorted(set(self.playback_rates)) != list(self.playback_rates):
+            raise ValueError(f"playback_rates must be increasing, got {self.playback_rates}")
+
+    @property
+    def random_rate(self) -> bool:
+        return self.augment.playback_rate or self.pretext.playback_rate
+
+    @property
+    def random_rotation(self) -> bool:
+        return self.augment.rotation or self.pretext.rotation
