@@ -143,3 +143,82 @@ def _rate_row(measure: str, samples: int, seconds: float) -> dict:
         "seconds": round(seconds, 3),
         "pairs_per_s": round(samples / seconds, 1),
     }
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """One CSTP training step (all pretext heads + a contrastive scheme) on random clips."""
+
+    backbone: str = "r2plus1d_10"
+    width: float = 0.25
+    frames: int = 8
+    size: int = 32
+    batch: int = 16
+    scheme: str = "byol"
+    steps: int = 10
+    warmup: int = 3
+    threads: int = 1
+    device: str = "auto"
+
+
+# Numeric modes: name -> (precision, channels_last_3d, torch.compile).
+TRAIN_MODES = {
+    "fp32": ("fp32", False, False),
+    "bf16": ("bf16", False, False),
+    "bf16-cl": ("bf16", True, False),
+    "bf16-cl-compile": ("bf16", True, True),
+}
+
+
+def measure_train(setup: TrainSetup, modes: list[str]) -> pd.DataFrame:
+    """Pairs (two clips each) and clips per second of full training steps, per numeric mode."""
+    from cstp.engine.runtime import Runtime, autocast
+    from cstp.models.backbones import build_backbone
+    from cstp.models.contrastive import ContrastiveSpec, build_scheme
+    from cstp.models.joint import JointModel, LossWeights
+
+    torch.set_num_threads(setup.threads)
+    device = Runtime(device=setup.device).torch_device()
+    classes = {"playback_rate": 4, "rotation": 4, "stor_spatial": 5, "stor_temporal": 5}
+    rows = []
+    for mode in modes:
+        precision, channels_last, compiled = TRAIN_MODES[mode]
+        if device.type != "cuda" and (precision != "fp32" or channels_last or compiled):
+            continue  # CUDA-only modes
+        torch.manual_seed(0)
+        backbone = build_backbone(setup.backbone, setup.width)
+        scheme = build_scheme(ContrastiveSpec(scheme=setup.scheme), backbone)
+        model = JointModel(backbone, scheme, classes, LossWeights()).to(device)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last_3d)
+        if compiled:
+            model.backbone.compile()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        shape = (setup.batch, 2, 3, setup.frames, setup.size, setup.size)
+        clips = torch.randn(shape, device=device)
+        labels = {k: torch.randint(0, n, (setup.batch,), device=device) for k, n in classes.items()}
+        labels["rotation"] = torch.randint(0, 4, (setup.batch, 2), device=device)
+        seconds = 0.0
+        for step in range(setup.warmup + setup.steps):
+            _sync(device)
+            start = time.perf_counter()
+            with autocast(device, precision):
+                loss, _ = model(clips, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheme is not None:
+                scheme.update_target(0.5)
+            _sync(device)
+            if step >= setup.warmup:
+                seconds += time.perf_counter() - start
+        pairs = setup.batch * setup.steps / seconds
+        peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+        rows.append({"mode": mode, "pairs_per_s": round(pairs, 1),
+                     "clips_per_s": round(2 * pairs, 1), "peak_gib": peak})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

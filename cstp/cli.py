@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "cstp.commands.data",
     "cstp.commands.bench",
     "cstp.commands.sampling",
+    "cstp.commands.train",
 ]
 
 

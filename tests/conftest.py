@@ -223,3 +223,16 @@ def media() -> SimpleNamespace:
         write_audio_only=write_audio_only,
         write_lines=write_lines,
     )
+
+
+@pytest.fixture(scope="session")
+def synth_index(tmp_path_factory) -> Path:
+    """The tiny synthetic UCF-101-like dataset, generated and scanned with --probe: index csv."""
+    from cstp.data.scan import scan, write_index
+    from cstp.data.synth import PRESETS, generate
+
+    out = tmp_path_factory.mktemp("synth")
+    generate(out, PRESETS["tiny"], ["ucf101"], workers=1, progress=False)
+    root = out / "ucf101"
+    index = scan("ucf101", root / "UCF-101", root / "ucfTrainTestlist", 1, probe_videos=True)
+    return write_index(index, root / "index.csv")

@@ -13,7 +13,16 @@ def test_help_lists_every_subcommand(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for command in ("synth", "data", "bench", "stor-stats", "show-pair"):
+    for command in (
+        "synth",
+        "data",
+        "bench",
+        "stor-stats",
+        "show-pair",
+        "pretrain",
+        "linear",
+        "probe",
+    ):
         assert command in out
 
 

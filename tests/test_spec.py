@@ -40,3 +40,12 @@ def test_hash_depends_on_content_only():
     c = from_dict(SamplingSpec, {"pretext": {"rotation": False}})
     assert spec_hash(a) == spec_hash(b) != spec_hash(c)
     assert len(spec_hash(a)) == 10
+
+
+def test_a_partial_nested_mapping_keeps_the_fields_own_default():
+    from cstp.engine.specs import DownstreamSpec
+
+    spec = from_dict(DownstreamSpec, {"optim": {"epochs": 2}})
+    assert spec.optim.epochs == 2
+    assert spec.optim.warmup_epochs == 0.0 and spec.optim.lr == 0.025  # DownstreamSpec's default
+    assert spec.optim.batch_size == 60

@@ -1,4 +1,4 @@
-"""`cstp bench SUBJECT`: throughput of one part of the pipeline (`decode`, `sample`)."""
+"""`cstp bench SUBJECT`: throughput of one pipeline part: decode, sample, models, train."""
 
 from __future__ import annotations
 
@@ -57,6 +57,39 @@ def register(sub) -> None:
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(func=run_sample)
 
+    models = subjects.add_parser(
+        "models",
+        help="parameters and forward GFLOPs per clip of every backbone",
+        description="Parameters and forward FLOPs (2 x multiply-accumulates, counted by "
+        "torch.utils.flop_counter on the meta device) of every backbone for one clip.",
+    )
+    models.add_argument("--width", type=float, default=1.0, help="channel multiplier (1)")
+    models.add_argument("--frames", type=int, default=16, help="clip length (16)")
+    models.add_argument("--size", type=int, default=112, help="clip side (112)")
+    models.set_defaults(func=run_models)
+
+    train = subjects.add_parser(
+        "train",
+        help="CSTP training steps per second on random clips, per numeric mode",
+        description="Time full training steps (backbone on both clips, contrastive scheme, all "
+        "four pretext heads, SGD, momentum update) on random clips. On CUDA also bf16, "
+        "channels_last_3d and torch.compile modes; on CPU only fp32.",
+    )
+    train.add_argument("--backbone", default="r2plus1d_10")
+    train.add_argument("--width", type=float, default=0.25)
+    train.add_argument("--frames", type=int, default=8)
+    train.add_argument("--size", type=int, default=32)
+    train.add_argument("--batch", type=int, default=16)
+    train.add_argument(
+        "--scheme", default="byol", choices=("none", "simclr", "moco", "byol", "simsiam")
+    )
+    train.add_argument("--steps", type=int, default=10)
+    train.add_argument("--warmup", type=int, default=3)
+    train.add_argument("--threads", type=int, default=1)
+    train.add_argument("--device", default="auto")
+    train.add_argument("--modes", default="fp32,bf16,bf16-cl,bf16-cl-compile")
+    train.set_defaults(func=run_train)
+
 
 def run_decode(args: argparse.Namespace) -> int:
     from cstp.bench import DecodeSetup, cpu_name, measure_decode
@@ -109,6 +142,39 @@ def run_sample(args: argparse.Namespace) -> int:
     print(
         f"sample: {len(videos)} video(s), {args.clip_frames}x{args.size}x{args.size} clips from "
         f"short side {args.short_side}, {args.threads} thread(s), CPU: {cpu_name()}"
+    )
+    print(table.to_string(index=False))
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from cstp.models.backbones import BACKBONES
+    from cstp.models.profile import profile_table
+
+    table = profile_table(BACKBONES, args.width, args.frames, args.size)
+    table["params_m"] = (table.pop("params") / 1e6).round(2)
+    table["gflops"] = table["gflops"].round(2)
+    print(f"models: width {args.width}, one clip of 3x{args.frames}x{args.size}x{args.size}")
+    print(table.to_string(index=False))
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from cstp.bench import TRAIN_MODES, TrainSetup, cpu_name, measure_train
+
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in TRAIN_MODES]
+    if unknown or not modes:
+        raise CstpError(f"--modes {args.modes}: expected some of {', '.join(TRAIN_MODES)}")
+    setup = TrainSetup(
+        args.backbone, args.width, args.frames, args.size, args.batch, args.scheme,
+        args.steps, args.warmup, args.threads, args.device,
+    )  # fmt: skip
+    table = measure_train(setup, modes)
+    where = "CPU: " + cpu_name() if table.empty or "cuda" not in str(args.device) else ""
+    print(
+        f"train: {args.backbone} x{args.width}, batch {args.batch} pairs of "
+        f"3x{args.frames}x{args.size}x{args.size}, {args.scheme}, {args.threads} thread(s) {where}"
     )
     print(table.to_string(index=False))
     return 0

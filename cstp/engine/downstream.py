@@ -1,0 +1,213 @@
+"""`cstp finetune` and `cstp linear`: supervised training of a classifier on a labelled dataset,
+from a pretrained encoder or from scratch, with model selection on held-out training videos."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from cstp.data.dataset import ClipDataset, EpochBatches, TestClipsDataset, load_subset
+from cstp.engine import checkpoint
+from cstp.engine import distributed as dist
+from cstp.engine.pretrain import load_encoder, to_input, write_json
+from cstp.engine.runtime import Runtime, autocast, configure, prepare_model, seed_everything
+from cstp.engine.specs import DownstreamSpec, EvalSpec
+from cstp.engine.trainer import Trainer, sgd
+from cstp.errors import CstpError
+from cstp.models.backbones import build_backbone
+from cstp.models.heads import Classifier
+from cstp.spec import spec_hash, to_dict
+
+log = logging.getLogger(__name__)
+
+
+class VideoClassifier(nn.Module):
+    """Backbone + classification head; in linear mode the backbone is frozen, BN statistics too."""
+
+    def __init__(self, backbone: nn.Module, classes: int, spec: DownstreamSpec):
+        super().__init__()
+        self.backbone = backbone
+        self.head = Classifier(
+            backbone.out_dim, classes, spec.classifier.dropout, spec.classifier.normalise
+        )
+        self.frozen = spec.mode == "linear"
+        if self.frozen:
+            backbone.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> VideoClassifier:
+        super().train(mode)
+        if self.frozen:
+            self.backbone.eval()  # running BN statistics stay those of the pretraining
+        return self
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(clips))
+
+
+def split_validation(rows: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, ...]:
+    """Hold out `fraction` of the training groups (UCF-101's gXX; else single videos) so that no
+    group is on both sides; the test split is never looked at."""
+    if fraction == 0:
+        return rows, rows.iloc[:0]
+    groups = rows["video"].map(video_group)
+    names = np.array(sorted(groups.unique()))
+    rng = np.random.default_rng([seed, 7])
+    held = set(rng.choice(names, size=max(1, round(fraction * len(names))), replace=False))
+    mask = groups.isin(held)
+    return rows[~mask].reset_index(drop=True), rows[mask].reset_index(drop=True)
+
+
+def video_group(video: str) -> str:
+    match = re.search(r"v_(.+)_g(\d+)_c\d+", video)
+    return f"{match.group(1)}_g{match.group(2)}" if match else video
+
+
+def build_classifier(spec: DownstreamSpec, classes: int, encoder: Path | None) -> VideoClassifier:
+    backbone = build_backbone(spec.backbone.name, spec.backbone.width)
+    if spec.pretrain is not None:
+        if encoder is None:
+            raise CstpError(f"the spec starts from pretraining run {spec.pretrain}: give --encoder")
+        state = load_encoder(encoder, spec.pretrain)
+        if state["backbone"] != to_dict(spec.backbone):
+            raise CstpError(
+                f"{encoder}: backbone {state['backbone']}, spec {to_dict(spec.backbone)}"
+            )
+        backbone.load_state_dict(state["state_dict"])
+    elif encoder is not None:
+        raise CstpError("the spec trains from scratch (pretrain: null) but --encoder was given")
+    return VideoClassifier(backbone, classes, spec)
+
+
+def finetune(
+    spec: DownstreamSpec,
+    index: Path,
+    run_dir: Path,
+    encoder: Path | None = None,
+    runtime: Runtime = Runtime(),
+    hooks=(),
+) -> dict:
+    """Train, select, and write model.pt, metrics.csv and metrics.json into run_dir (resumable)."""
+    device = configure(runtime)
+    dist.init_from_environment(device)
+    seed_everything(spec.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rows = load_subset(index, "train", min_frames=spec.sampling.clip.frames)
+    classes = int(rows["label"].max()) + 1
+    train_rows, val_rows = split_validation(rows, spec.val_fraction, spec.seed)
+    model = prepare_model(build_classifier(spec, classes, encoder), device, runtime)
+    dataset = ClipDataset(train_rows, spec.sampling, spec.seed)
+    batches = EpochBatches(
+        len(dataset), spec.optim.batch_size, spec.seed, dist.rank(), dist.world_size()
+    )
+    loader = DataLoader(
+        dataset,
+        batch_sampler=batches,
+        num_workers=runtime.workers,
+        pin_memory=device.type == "cuda",
+    )
+    trained = torch.nn.parallel.DistributedDataParallel(model) if dist.is_distributed() else model
+    val = _Validation(model, val_rows, spec, device, runtime, run_dir)
+
+    def step(batch):
+        clips, labels = batch
+        labels = labels.to(device, non_blocking=True)
+        with autocast(device, spec.precision):
+            logits = trained(to_input(clips, device))
+            loss = nn.functional.cross_entropy(logits, labels)
+        accuracy = float((logits.argmax(1) == labels).float().mean())
+        return loss, {"loss": float(loss.detach()), "acc_train": accuracy}, len(clips)
+
+    started = time.time()
+    optimizer = sgd(model, spec.optim)
+    end_epoch = val.after_epoch if len(val_rows) else None
+    rows_out = Trainer(
+        run_dir,
+        trained,
+        optimizer,
+        spec.optim,
+        loader,
+        batches,
+        step,
+        end_epoch=end_epoch,
+        hooks=hooks,
+    ).fit()
+    chosen = val.choose(rows_out, spec.selection)
+    metrics = {
+        "run": spec_hash(spec),
+        "kind": spec.mode,
+        "classes": classes,
+        "videos": {"train": len(train_rows), "val": len(val_rows)},
+        "selection": spec.selection,
+        "selected_epoch": chosen,
+        "final": rows_out[-1] if rows_out else {},
+        "seconds": time.time() - started,
+        "device": str(device),
+    }
+    if dist.rank() == 0:
+        if spec.selection == "best_val":
+            model.load_state_dict(checkpoint.load(val.best_path)["model"])
+        checkpoint.save_atomic(
+            {
+                "model": {k: v.cpu() for k, v in model.state_dict().items()},
+                "classes": classes,
+                "spec": to_dict(spec),
+                "run": spec_hash(spec),
+            },
+            run_dir / "model.pt",
+        )
+        write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+class _Validation:
+    """Accuracy on the held-out training videos after each epoch; keeps the best weights."""
+
+    def __init__(self, model, rows, spec: DownstreamSpec, device, runtime, run_dir: Path):
+        self.model, self.spec, self.device, self.runtime = model, spec, device, runtime
+        self.dataset = TestClipsDataset(rows, spec.sampling, spec.val_clips, EvalSpec().crop)
+        self.best_path = run_dir / "state" / "best.pt"
+
+    def after_epoch(self, epoch: int) -> dict[str, float]:
+        logits, labels = predict(
+            self.model, self.dataset, self.device, self.spec.precision, self.runtime.workers
+        )
+        accuracy = float((logits.mean(1).argmax(1) == labels).float().mean())
+        best = checkpoint.load(self.best_path)
+        if dist.rank() == 0 and (best is None or accuracy > best["accuracy"]):
+            state = {k: v.cpu() for k, v in self.model.state_dict().items()}
+            checkpoint.save_atomic(
+                {"model": state, "accuracy": accuracy, "epoch": epoch + 1}, self.best_path
+            )
+        return {"acc_val": accuracy}
+
+    def choose(self, rows: list[dict], selection: str) -> int:
+        if selection == "last" or not rows:
+            return len(rows)
+        return int(checkpoint.load(self.best_path)["epoch"])
+
+
+@torch.no_grad()
+def predict(
+    model, dataset: TestClipsDataset, device, precision: str, workers: int = 0, batch_size: int = 8
+):
+    """Logits of every clip of every video: (videos x clips x classes, labels)."""
+    was_training = model.training
+    model.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
+    all_logits, all_labels = [], []
+    for clips, labels, _ in loader:
+        b, n = clips.shape[:2]
+        with autocast(device, precision):
+            logits = model(to_input(clips.flatten(0, 1), device))
+        all_logits.append(logits.float().cpu().view(b, n, -1))
+        all_labels.append(labels)
+    model.train(was_training)
+    return torch.cat(all_logits), torch.cat(all_labels)

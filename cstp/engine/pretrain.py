@@ -1,0 +1,137 @@
+"""`cstp pretrain`: self-supervised pretraining of an encoder with the joint CSTP objective."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from cstp.data.dataset import EpochBatches, PairDataset, load_subset
+from cstp.engine import checkpoint
+from cstp.engine import distributed as dist
+from cstp.engine.runtime import Runtime, autocast, configure, prepare_model, seed_everything
+from cstp.engine.specs import PretrainSpec
+from cstp.engine.trainer import Trainer, sgd
+from cstp.errors import CstpError
+from cstp.models.backbones import build_backbone
+from cstp.models.contrastive import build_scheme
+from cstp.models.joint import JointModel
+from cstp.sampling.pairs import plan_pair
+from cstp.sampling.sample import LabelHistogram, pretext_classes
+from cstp.spec import spec_hash, to_dict
+
+log = logging.getLogger(__name__)
+
+
+def to_input(clips: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 clips -> float in [-1, 1] on `device` (the official normalisation x / 255 * 2 - 1)."""
+    return clips.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
+
+
+def pretrain(
+    spec: PretrainSpec, index: Path, run_dir: Path, runtime: Runtime = Runtime(), hooks=()
+) -> dict:
+    """Pretrain and write encoder.pt, metrics.csv and metrics.json into run_dir (resumable)."""
+    if not spec.learns_anything:
+        raise CstpError("pretrain: nothing to learn (no contrastive scheme, no pretext task)")
+    device = configure(runtime)
+    dist.init_from_environment(device)
+    seed_everything(spec.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rows = load_subset(index, "train", min_frames=spec.sampling.clip.frames)
+    dataset = PairDataset(rows, spec.sampling, spec.seed)
+    batches = EpochBatches(
+        len(dataset), spec.optim.batch_size, spec.seed, dist.rank(), dist.world_size()
+    )
+    loader = DataLoader(
+        dataset,
+        batch_sampler=batches,
+        num_workers=runtime.workers,
+        pin_memory=device.type == "cuda",
+    )
+    backbone = build_backbone(spec.backbone.name, spec.backbone.width)
+    scheme = build_scheme(spec.contrastive, backbone)
+    model = JointModel(backbone, scheme, pretext_classes(spec.sampling), spec.loss)
+    model = prepare_model(model, device, runtime)
+    optimizer = sgd(model, spec.optim)
+    trained = torch.nn.parallel.DistributedDataParallel(model) if dist.is_distributed() else model
+
+    def step(batch):
+        clips, labels = batch
+        labels = {k: v.to(device, non_blocking=True) for k, v in labels.items()}
+        with autocast(device, spec.precision):
+            loss, values = trained(to_input(clips, device), labels)
+        return loss, values | {"loss": float(loss.detach())}, len(clips)
+
+    after = scheme.update_target if scheme is not None else None
+    started = time.time()
+    trainer = Trainer(
+        run_dir, trained, optimizer, spec.optim, loader, batches, step, after, hooks=hooks
+    )
+    rows_out = trainer.fit()
+    metrics = {
+        "run": spec_hash(spec),
+        "kind": "pretrain",
+        "videos": len(dataset),
+        "epochs": spec.optim.epochs,
+        "final": rows_out[-1] if rows_out else {},
+        "labels": label_histogram(rows, spec),
+        "seconds": time.time() - started,
+        "device": str(device),
+        "processes": dist.world_size(),
+    }
+    if dist.rank() == 0:
+        save_encoder(run_dir / "encoder.pt", model.backbone, spec)
+        write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def label_histogram(rows, spec: PretrainSpec, epochs: int = 1) -> dict:
+    """Pretext labels and fallbacks of the first `epochs` epochs' pairs (exactly those trained on:
+    the plan is the first draw of each sample's generator)."""
+    histogram = LabelHistogram()
+    short = spec.sampling.clip.short_side
+    for epoch in range(epochs):
+        for i, row in enumerate(rows.itertuples()):
+            width, height = int(row.width), int(row.height)
+            if short is not None:
+                scale = short / min(width, height)
+                width, height = max(short, int(width * scale)), max(short, int(height * scale))
+            rng = np.random.default_rng([spec.seed, epoch, i])
+            histogram.add(plan_pair(spec.sampling, rng, int(row.frames), width, height))
+    return histogram.to_dict()
+
+
+def save_encoder(path: Path, backbone: torch.nn.Module, spec: PretrainSpec) -> None:
+    checkpoint.save_atomic(
+        {
+            "backbone": to_dict(spec.backbone),
+            "state_dict": {k: v.cpu() for k, v in backbone.state_dict().items()},
+            "pretrain": spec_hash(spec),
+            "spec": to_dict(spec),
+        },
+        path,
+    )
+
+
+def load_encoder(path: Path, expected_hash: str | None = None) -> dict:
+    state = checkpoint.load(path)
+    if state is None:
+        raise CstpError(f"{path}: no such encoder file")
+    if expected_hash is not None and state.get("pretrain") != expected_hash:
+        raise CstpError(
+            f"{path}: encoder of pretraining run {state.get('pretrain')}, "
+            f"but the spec names {expected_hash}"
+        )
+    return state
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,101 @@
+"""The typed specs of the three kinds of job a table cell needs: pretrain, downstream, test.
+
+A spec is the whole identity of a run: its content hash names the run folder, so equal cells of
+different tables are one job. Paths and devices are not part of a spec; they are given at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cstp.engine.trainer import OptimSpec
+from cstp.models.contrastive import ContrastiveSpec
+from cstp.models.joint import LossWeights
+from cstp.sampling.recipe import BaseAugment, ClipSpec, SamplingSpec
+from cstp.spec import field
+
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str = field("r2plus1d_10", "backbone (see docs/models.md)")
+    width: float = field(1.0, "channel-width multiplier (1: the paper's)")
+
+
+@dataclass(frozen=True)
+class PretrainSpec:
+    dataset: str = field("ucf101", "pretraining dataset (its name in the config)")
+    split: int = field(1, "official split whose training part is used, without labels")
+    seed: int = field(0, "seed of initialisation, data order and sampling")
+    backbone: BackboneSpec = field(BackboneSpec(), "encoder")
+    sampling: SamplingSpec = field(SamplingSpec(), "clip pairs and pretext labels")
+    contrastive: ContrastiveSpec = field(ContrastiveSpec(), "contrastive scheme")
+    loss: LossWeights = field(LossWeights(), "weights of the loss terms")
+    optim: OptimSpec = field(OptimSpec(), "optimiser and budget")
+    precision: str = field("fp32", "fp32, or bf16 autocast on CUDA", choices=PRECISIONS)
+
+    @property
+    def learns_anything(self) -> bool:
+        pretext = self.sampling.pretext
+        return (
+            self.contrastive.scheme != "none"
+            or pretext.stor
+            or (pretext.playback_rate or pretext.rotation)
+        )
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    normalise: bool = field(True, "L2-normalise + BatchNorm before the linear layer (official)")
+    dropout: float = field(0.0, "dropout before the linear layer")
+
+
+FINETUNE_SAMPLING = SamplingSpec(
+    clip=ClipSpec(),
+    base=BaseAugment(rotation_jitter=0.0, grayscale_prob=0.0, blur_prob=0.0),
+    fixed_rate=1,
+)
+
+
+@dataclass(frozen=True)
+class DownstreamSpec:
+    dataset: str = field("ucf101", "labelled dataset (its name in the config)")
+    split: int = field(1, "official split")
+    mode: str = field(
+        "finetune",
+        "finetune: end to end; linear: frozen backbone and BN",
+        choices=(
+            "finetune",
+            "linear",
+        ),
+    )
+    seed: int = field(0, "seed of the classifier, data order and sampling")
+    pretrain: str | None = field(None, "hash of the pretraining run; null: from scratch")
+    backbone: BackboneSpec = field(BackboneSpec(), "encoder (must match the pretraining)")
+    sampling: SamplingSpec = field(FINETUNE_SAMPLING, "training clips and their augmentation")
+    classifier: ClassifierSpec = field(ClassifierSpec(), "classification head")
+    optim: OptimSpec = field(
+        OptimSpec(epochs=100, lr=0.025, warmup_epochs=0.0, grad_clip=None), "optimiser and budget"
+    )
+    val_fraction: float = field(0.1, "share of training groups held out for model selection")
+    selection: str = field(
+        "best_val",
+        "best_val: the epoch best on validation; last: the last epoch",
+        choices=("best_val", "last"),
+    )
+    val_clips: int = field(3, "clips per validation video")
+    precision: str = field("fp32", "fp32, or bf16 autocast on CUDA", choices=PRECISIONS)
+
+    def __post_init__(self):
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.selection == "best_val" and self.val_fraction == 0:
+            raise ValueError("selection best_val needs val_fraction > 0")
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    clips: int = field(10, "evenly spaced clips per test video (logits averaged)")
+    crop: float = field(0.875, "centre crop as a fraction of the short side (112 of 128)")
+    batch_size: int = field(8, "test videos per batch")

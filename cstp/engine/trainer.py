@@ -1,0 +1,244 @@
+"""The training loop of pretraining and fine-tuning: schedule, progress, metrics, checkpoints.
+
+A run is resumable at any step: the checkpoint holds the model, the optimiser, the position in the
+epoch and the running metrics, and every sample is a function of (seed, epoch, index), so a run
+killed and resumed on a CPU ends with the same weights and metrics as one never interrupted.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from cstp.data.dataset import EpochBatches
+from cstp.engine import checkpoint
+from cstp.engine import distributed as dist
+from cstp.engine.runtime import StopRequest
+from cstp.errors import CstpError
+from cstp.spec import field
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OptimSpec:
+    """SGD with linear warm-up then cosine decay (the official pretraining recipe by default)."""
+
+    epochs: int = field(300, "passes over the training videos")
+    batch_size: int = field(60, "global batch size (split over processes)")
+    lr: float = field(0.03, "peak learning rate")
+    min_lr: float = field(1e-5, "learning rate at the start of warm-up and at the end")
+    warmup_epochs: float = field(150.0, "linear warm-up length (official: half the epochs)")
+    schedule: str = field("cosine", "after warm-up", choices=("cosine", "constant"))
+    momentum: float = field(0.9, "SGD momentum")
+    weight_decay: float = field(5e-4, "SGD weight decay")
+    grad_clip: float | None = field(18.0, "max gradient norm (official: 18); null: off")
+
+
+def learning_rate(spec: OptimSpec, step: int, steps_per_epoch: int) -> float:
+    """The learning rate at optimiser step `step` (0-based)."""
+    epoch = step / steps_per_epoch
+    if epoch < spec.warmup_epochs:
+        return spec.min_lr + (spec.lr - spec.min_lr) * epoch / spec.warmup_epochs
+    if spec.schedule == "constant":
+        return spec.lr
+    span = max(spec.epochs - spec.warmup_epochs, 1e-9)
+    progress = min(1.0, (epoch - spec.warmup_epochs) / span)
+    return spec.min_lr + (spec.lr - spec.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def sgd(model: nn.Module, spec: OptimSpec) -> torch.optim.Optimizer:
+    """SGD over trainable parameters; no weight decay on biases and normalisation weights."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": spec.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum)
+
+
+class NonFiniteLoss(CstpError):
+    pass
+
+
+class Interrupted(Exception):
+    """A stop signal arrived; the checkpoint is written and the job should exit (and be resumed)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"stopped by signal {signum}; resume by running the same command again")
+
+
+@dataclass
+class Meter:
+    """Batch-size-weighted running means of the step metrics of one epoch."""
+
+    sums: dict[str, float]
+    count: int = 0
+
+    def add(self, values: dict[str, float], n: int) -> None:
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v * n
+        self.count += n
+
+    def means(self) -> dict[str, float]:
+        return {k: v / max(self.count, 1) for k, v in self.sums.items()}
+
+
+StepFn = Callable[[object], tuple[torch.Tensor, dict[str, float], int]]
+
+
+class Trainer:
+    """Runs `epochs` passes of `step_fn` over `loader`, resuming from `run_dir/state/last.pt`."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        spec: OptimSpec,
+        loader: Iterable,
+        batches: EpochBatches,
+        step_fn: StepFn,
+        after_step: Callable[[float], None] | None = None,
+        end_epoch: Callable[[int], dict[str, float]] | None = None,
+        hooks: tuple[Callable[[int], None], ...] = (),
+    ):
+        self.run_dir, self.model, self.optimizer, self.spec = run_dir, model, optimizer, spec
+        self.loader, self.batches, self.step_fn = loader, batches, step_fn
+        self.after_step, self.end_epoch, self.hooks = after_step, end_epoch, hooks
+        self.state_path = run_dir / "state" / "last.pt"
+        self.steps_per_epoch = batches.batches_per_epoch()
+        self.total_steps = spec.epochs * self.steps_per_epoch
+        if self.steps_per_epoch == 0:
+            raise CstpError(
+                f"{batches.size} training videos are fewer than one batch of {spec.batch_size}"
+            )
+
+    def fit(self) -> list[dict[str, float]]:
+        """Train to the end (or until a stop signal); return the per-epoch metrics rows."""
+        epoch, batch, meter = self._resume()
+        with StopRequest() as stop:
+            while epoch < self.spec.epochs:
+                meter = self._epoch(epoch, batch, meter, stop)
+                self._finish_epoch(epoch, meter)
+                epoch, batch, meter = epoch + 1, 0, Meter({})
+                self._save(epoch, batch, meter)
+        return self._rows
+
+    def _epoch(self, epoch: int, batch: int, meter: Meter, stop: StopRequest) -> Meter:
+        self.batches.start(epoch, batch)
+        self.model.train()
+        started = time.perf_counter() - meter.sums.get("_seconds", 0.0)
+        bar = tqdm(
+            self.loader,
+            total=self.steps_per_epoch,
+            initial=batch,
+            desc=f"epoch {epoch + 1}/{self.spec.epochs}",
+            disable=dist.rank() != 0,
+            mininterval=2.0,
+            leave=False,
+        )
+        for data in bar:
+            step = epoch * self.steps_per_epoch + batch
+            self._set_lr(learning_rate(self.spec, step, self.steps_per_epoch))
+            loss, values, n = self.step_fn(data)
+            self._check_finite(loss, values, epoch, batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.spec.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.spec.grad_clip)
+            self.optimizer.step()
+            if self.after_step:
+                self.after_step((step + 1) / self.total_steps)
+            meter.add(values | {"lr": self.optimizer.param_groups[0]["lr"]}, n)
+            batch += 1
+            meter.sums["_seconds"] = time.perf_counter() - started
+            bar.set_postfix(loss=f"{values.get('loss', float(loss.detach())):.3f}", refresh=False)
+            for hook in self.hooks:
+                hook(step + 1)
+            if stop:
+                self._save(epoch, batch, meter)
+                raise Interrupted(stop.signal)
+        bar.close()
+        return meter
+
+    def _finish_epoch(self, epoch: int, meter: Meter) -> None:
+        means = meter.means()
+        seconds = meter.sums.get("_seconds", 0.0)
+        row = {"epoch": epoch + 1, **{k: v for k, v in means.items() if not k.startswith("_")}}
+        row["samples_per_s"] = meter.count * dist.world_size() / max(seconds, 1e-9)
+        if self.end_epoch:
+            row |= self.end_epoch(epoch)
+        self._rows.append(row)
+        if dist.rank() == 0:
+            write_metrics_csv(self.run_dir / "metrics.csv", self._rows)
+            summary = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
+            log.info("epoch %d/%d: %s", epoch + 1, self.spec.epochs, summary)
+
+    def _set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def _check_finite(self, loss, values, epoch, batch) -> None:
+        if torch.isfinite(loss):
+            return
+        bad = [k for k, v in values.items() if not math.isfinite(v)] or ["loss"]
+        raise NonFiniteLoss(
+            f"non-finite loss at epoch {epoch + 1}, step {batch + 1}: "
+            + ", ".join(f"{k} = {values.get(k, float(loss.detach()))}" for k in bad)
+            + f"; the last good checkpoint is {self.state_path}"
+        )
+
+    def _resume(self) -> tuple[int, int, Meter]:
+        state = checkpoint.load(self.state_path)
+        if state is None:
+            self._rows: list[dict[str, float]] = []
+            return 0, 0, Meter({})
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        self._rows = state["rows"]
+        log.info(
+            "resuming %s at epoch %d, batch %d", self.run_dir, state["epoch"] + 1, state["batch"]
+        )
+        return state["epoch"], state["batch"], Meter(state["meter"], state["count"])
+
+    def _save(self, epoch: int, batch: int, meter: Meter) -> None:
+        if dist.rank() != 0:
+            return
+        checkpoint.save_atomic(
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "epoch": epoch,
+                "batch": batch,
+                "meter": dict(meter.sums),
+                "count": meter.count,
+                "rows": self._rows,
+                "torch_rng": torch.get_rng_state(),
+            },
+            self.state_path,
+        )
+
+
+def write_metrics_csv(path: Path, rows: list[dict[str, float]]) -> None:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)

@@ -1,0 +1,79 @@
+"""The loss terms of CSTP as pure functions of tensors, each tested against a hand computation.
+
+Contrastive: `info_nce` (SimCLR, paper Eq. 1), `moco_infonce` (MoCo), `byol_loss` (BYOL, Eq. 3),
+`simsiam_loss` (SimSiam). Pretext: cross-entropy on the heads' logits (Eq. 4); the weighted sum of
+all terms (Eq. 5) is `joint_loss`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def info_nce(
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float, rows: torch.Tensor | None = None
+) -> torch.Tensor:
+    """NT-Xent over the 2N views of a batch (SimCLR).
+
+    z1, z2: N x D projections of the two clips of N videos (row i of each is a positive pair).
+    Every view's positive is the other view of its video; the other 2N - 2 views are negatives; the
+    positive is in the denominator, as in InfoNCE (docs/interpretations.md, L1). The mean is over
+    the views of the pairs in `rows` (default: all); with data parallelism z1, z2 are gathered from
+    every rank and `rows` are this rank's pairs.
+    """
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=1)  # 2N x D
+    rows = torch.arange(n, device=z.device) if rows is None else rows
+    anchors = torch.cat([rows, rows + n])  # 2M views whose loss is averaged
+    logits = z[anchors] @ z.T / temperature  # 2M x 2N
+    # A view is not its own negative.
+    logits[torch.arange(len(anchors), device=z.device), anchors] = float("-inf")
+    targets = torch.cat([rows + n, rows])
+    return F.cross_entropy(logits, targets)
+
+
+def moco_infonce(
+    q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """MoCo's InfoNCE: each query against its key (positive) and the queue (negatives).
+
+    q: N x D queries (online branch), k: N x D keys (momentum branch, no gradient),
+    queue: K x D earlier keys. All are L2-normalised here. Mean over N.
+    """
+    q, k, queue = F.normalize(q, dim=1), F.normalize(k, dim=1), F.normalize(queue, dim=1)
+    positive = (q * k).sum(dim=1, keepdim=True)  # N x 1
+    negative = q @ queue.T  # N x K
+    logits = torch.cat([positive, negative], dim=1) / temperature  # N x (1 + K)
+    return F.cross_entropy(logits, torch.zeros(q.shape[0], dtype=torch.long, device=q.device))
+
+
+def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """BYOL's regression loss 2 - 2 cos(p, z), mean over N.
+
+    p: N x D predictions of the online branch, z: N x D target projections (no gradient through z).
+    """
+    return (2 - 2 * F.cosine_similarity(p, z.detach(), dim=1)).mean()
+
+
+def simsiam_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """SimSiam's negative cosine similarity with a stop-gradient on z, mean over N."""
+    return -F.cosine_similarity(p, z.detach(), dim=1).mean()
+
+
+def joint_loss(
+    terms: dict[str, torch.Tensor], weights: dict[str, float]
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """L = sum_k lambda_k L_k over the terms present (paper Eq. 5), and each term as a float.
+
+    A term whose weight is 0 or missing is left out; `terms` may hold tensors that are not losses
+    (they are ignored unless weighted).
+    """
+    total = None
+    for name, value in terms.items():
+        weight = weights.get(name, 0.0)
+        if weight:
+            total = weight * value if total is None else total + weight * value
+    if total is None:
+        raise ValueError(f"no weighted loss term among {sorted(terms)}")
+    return total, {name: float(value.detach()) for name, value in terms.items()}

@@ -1,0 +1,152 @@
+"""The four contrastive schemes of the paper as small modules over a shared backbone.
+
+Each scheme owns its projector (and predictor / momentum encoder / queue where the method has one)
+and exposes `loss(h1, h2, x1, x2)`: h are the online backbone's features of the two clips, x the
+clips themselves for a momentum encoder. `update_target(progress)` runs after each optimiser step.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from cstp import losses
+from cstp.engine import distributed as dist
+from cstp.models.heads import MLP
+from cstp.spec import field
+
+SCHEMES = ("none", "simclr", "moco", "byol", "simsiam")
+
+
+@dataclass(frozen=True)
+class ContrastiveSpec:
+    scheme: str = field("none", "contrastive scheme (none: pretext tasks only)", choices=SCHEMES)
+    proj_hidden: int = field(4096, "projector hidden width (official BYOL: 4096)")
+    proj_dim: int = field(512, "projection width (official BYOL: 512)")
+    pred_hidden: int = field(4096, "predictor hidden width (BYOL, SimSiam)")
+    temperature: float = field(0.1, "softmax temperature (SimCLR, MoCo)")
+    queue: int = field(4096, "MoCo: number of negative keys kept")
+    momentum: float = field(0.996, "EMA momentum of the target / key encoder (BYOL, MoCo)")
+    momentum_schedule: str = field(
+        "constant",
+        "constant (official code) or cosine from `momentum` to 1 (BYOL paper)",
+        choices=("constant", "cosine"),
+    )
+    symmetric: bool = field(True, "BYOL / MoCo: both clips as query (official code: yes)")
+
+
+class ContrastiveScheme(nn.Module):
+    """Base: a projector g on the backbone features."""
+
+    def __init__(self, spec: ContrastiveSpec, backbone: nn.Module):
+        super().__init__()
+        self.spec = spec
+        self.projector = MLP(backbone.out_dim, spec.proj_hidden, spec.proj_dim)
+
+    def loss(self, h1, h2, x1, x2) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def update_target(self, progress: float) -> None:
+        """Called after every optimiser step with the fraction of training done."""
+
+
+class SimCLR(ContrastiveScheme):
+    def loss(self, h1, h2, x1, x2) -> torch.Tensor:
+        z1, z2 = self.projector(h1), self.projector(h2)  # N x D each
+        rows = dist.local_rows(len(z1), z1.device)
+        return losses.info_nce(
+            dist.gather_with_grad(z1), dist.gather_with_grad(z2), self.spec.temperature, rows
+        )
+
+
+class SimSiam(ContrastiveScheme):
+    def __init__(self, spec: ContrastiveSpec, backbone: nn.Module):
+        super().__init__(spec, backbone)
+        self.predictor = MLP(spec.proj_dim, spec.pred_hidden, spec.proj_dim)
+
+    def loss(self, h1, h2, x1, x2) -> torch.Tensor:
+        z1, z2 = self.projector(h1), self.projector(h2)
+        p1, p2 = self.predictor(z1), self.predictor(z2)
+        return 0.5 * (losses.simsiam_loss(p1, z2) + losses.simsiam_loss(p2, z1))
+
+
+class MomentumScheme(ContrastiveScheme):
+    """A scheme with a target (key) encoder: a moving average of backbone + projector."""
+
+    def __init__(self, spec: ContrastiveSpec, backbone: nn.Module):
+        super().__init__(spec, backbone)
+        self.online = [backbone]  # a list, so the backbone is not registered twice
+        self.target_backbone = copy.deepcopy(backbone).requires_grad_(False)
+        self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)
+        self.momentum = spec.momentum
+
+    @torch.no_grad()
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        return self.target_projector(self.target_backbone(x))
+
+    @torch.no_grad()
+    def update_target(self, progress: float) -> None:
+        m = self.spec.momentum
+        if self.spec.momentum_schedule == "cosine":
+            m = 1 - (1 - m) * (math.cos(math.pi * progress) + 1) / 2
+        self.momentum = m
+        pairs = ((self.online[0], self.target_backbone), (self.projector, self.target_projector))
+        for online, target in pairs:
+            for p_online, p_target in zip(online.parameters(), target.parameters(), strict=True):
+                p_target.mul_(m).add_(p_online.detach(), alpha=1 - m)
+            for b_online, b_target in zip(online.buffers(), target.buffers(), strict=True):
+                b_target.copy_(b_online)
+
+
+class BYOL(MomentumScheme):
+    def __init__(self, spec: ContrastiveSpec, backbone: nn.Module):
+        super().__init__(spec, backbone)
+        self.predictor = MLP(spec.proj_dim, spec.pred_hidden, spec.proj_dim)
+
+    def loss(self, h1, h2, x1, x2) -> torch.Tensor:
+        p1 = self.predictor(self.projector(h1))
+        loss = losses.byol_loss(p1, self.target(x2))
+        if self.spec.symmetric:
+            p2 = self.predictor(self.projector(h2))
+            loss = loss + losses.byol_loss(p2, self.target(x1))
+        return loss
+
+
+class MoCo(MomentumScheme):
+    def __init__(self, spec: ContrastiveSpec, backbone: nn.Module):
+        super().__init__(spec, backbone)
+        queue = nn.functional.normalize(torch.randn(spec.queue, spec.proj_dim), dim=1)
+        self.register_buffer("queue", queue)  # K x D
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+
+    def loss(self, h1, h2, x1, x2) -> torch.Tensor:
+        t = self.spec.temperature
+        k2 = self.target(x2)
+        loss = losses.moco_infonce(self.projector(h1), k2, self.queue.clone(), t)
+        keys = [k2]
+        if self.spec.symmetric:
+            k1 = self.target(x1)
+            loss = loss + losses.moco_infonce(self.projector(h2), k1, self.queue.clone(), t)
+            keys.append(k1)
+        if self.training:
+            for k in keys:
+                self._dequeue_and_enqueue(k)
+        return loss
+
+    @torch.no_grad()
+    def _dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
+        keys = nn.functional.normalize(dist.gather(keys), dim=1)  # N_global x D
+        size, start = len(self.queue), int(self.queue_ptr)
+        index = (start + torch.arange(len(keys), device=keys.device)) % size
+        self.queue[index] = keys
+        self.queue_ptr.fill_((start + len(keys)) % size)
+
+
+def build_scheme(spec: ContrastiveSpec, backbone: nn.Module) -> ContrastiveScheme | None:
+    classes = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL, "simsiam": SimSiam}
+    return None if spec.scheme == "none" else classes[spec.scheme](spec, backbone)

@@ -1,0 +1,225 @@
+"""The train / evaluate engine end to end on the tiny synthetic dataset, and its resumability."""
+
+import json
+import signal
+
+import pytest
+import torch
+
+from cstp.engine.downstream import finetune, split_validation, video_group
+from cstp.engine.evaluate import accuracies, evaluate
+from cstp.engine.features import FeatureSpec, extract, linear_probe, retrieval_recall, retrieve
+from cstp.engine.pretrain import pretrain
+from cstp.engine.runtime import Runtime
+from cstp.engine.specs import DownstreamSpec, EvalSpec, PretrainSpec
+from cstp.engine.trainer import Interrupted, NonFiniteLoss, OptimSpec, learning_rate
+from cstp.errors import CstpError
+from cstp.spec import from_dict, spec_hash
+
+CPU = Runtime(device="cpu", threads=1)
+TINY = {"name": "r2plus1d_10", "width": 0.125}
+CLIP = {"frames": 4, "size": 16}
+HEADS = {"proj_hidden": 32, "proj_dim": 16, "pred_hidden": 32, "queue": 32}
+
+
+def pretrain_spec(scheme="byol", epochs=2, **pretext):
+    pretext = pretext or dict.fromkeys(
+        ("playback_rate", "rotation", "stor_spatial", "stor_temporal"), True
+    )
+    return from_dict(
+        PretrainSpec,
+        {
+            "backbone": TINY,
+            "sampling": {"clip": CLIP, "pretext": pretext, "playback_rates": [1, 2]},
+            "contrastive": {"scheme": scheme, **HEADS},
+            "optim": {"epochs": epochs, "batch_size": 4, "lr": 0.05, "warmup_epochs": 1},
+        },
+    )
+
+
+def downstream_spec(pretrained=None, epochs=2, **extra):
+    data = {
+        "pretrain": pretrained,
+        "backbone": TINY,
+        "sampling": {"clip": CLIP},
+        "optim": {"epochs": epochs, "batch_size": 4, "lr": 0.05},
+        "val_fraction": 0.3,
+        "val_clips": 2,
+    }
+    return from_dict(DownstreamSpec, data | extra)
+
+
+def test_pretrain_finetune_evaluate_retrieve_probe(synth_index, tmp_path):
+    spec = pretrain_spec("byol")
+    pre = pretrain(spec, synth_index, tmp_path / "pre", CPU)
+    assert pre["final"]["epoch"] == 2 and pre["run"] == spec_hash(spec)
+    for term in ("contrastive", "playback_rate", "rotation", "stor_spatial", "stor_temporal"):
+        assert torch.isfinite(torch.tensor(pre["final"][term]))
+    assert sum(pre["labels"]["stor_spatial"].values()) == pre["videos"]
+    assert (tmp_path / "pre" / "metrics.csv").read_text().count("\n") == 3  # header + 2 epochs
+
+    down = downstream_spec(spec_hash(spec))
+    fine = finetune(down, synth_index, tmp_path / "ft", tmp_path / "pre" / "encoder.pt", CPU)
+    assert fine["selection"] == "best_val" and 1 <= fine["selected_epoch"] <= 2
+    assert fine["videos"]["val"] > 0 and fine["classes"] == 4
+
+    test = evaluate(tmp_path / "ft", synth_index, tmp_path / "test.json", EvalSpec(clips=3), CPU)
+    assert 0 <= test["top1_video"] <= 1 and test["videos"] > 0
+    assert json.loads((tmp_path / "test.json").read_text())["top1_clip"] == test["top1_clip"]
+
+    features = FeatureSpec(pretrain=spec_hash(spec), backbone=down.backbone, clips=2,
+                           clip=down.sampling.clip)  # fmt: skip
+    data = extract(features, synth_index, tmp_path / "f.pt", tmp_path / "pre" / "encoder.pt", CPU)
+    assert data["train"]["features"].shape[1] == 64  # r2plus1d_10 at width 1/8
+    recall = retrieve(tmp_path / "f.pt", tmp_path / "r.json")
+    assert recall["R@1"] <= recall["R@5"] <= recall["R@50"] == 1.0
+
+
+def test_encoder_of_another_run_is_refused(synth_index, tmp_path):
+    spec = pretrain_spec("simsiam", epochs=1)
+    pretrain(spec, synth_index, tmp_path / "pre", CPU)
+    wrong = downstream_spec("0123456789")
+    with pytest.raises(CstpError, match="encoder of pretraining run"):
+        finetune(wrong, synth_index, tmp_path / "ft", tmp_path / "pre" / "encoder.pt", CPU)
+
+
+@pytest.mark.parametrize("scheme", ["simclr", "moco", "none"])
+def test_every_scheme_pretrains(scheme, synth_index, tmp_path):
+    spec = pretrain_spec(scheme, epochs=1, rotation=True)
+    metrics = pretrain(spec, synth_index, tmp_path, CPU)
+    assert ("contrastive" in metrics["final"]) == (scheme != "none")
+    assert "acc_rotation" in metrics["final"]
+
+
+def test_nothing_to_learn_is_refused(synth_index, tmp_path):
+    with pytest.raises(CstpError, match="nothing to learn"):
+        pretrain(pretrain_spec("none", epochs=1, rotation=False), synth_index, tmp_path, CPU)
+
+
+def _kill_at(step):
+    def hook(done):
+        if done == step:
+            signal.raise_signal(signal.SIGTERM)
+
+    return hook
+
+
+def _record(steps):
+    return lambda done: steps.append(done)
+
+
+def _weights(path):
+    return torch.load(path, weights_only=False)["state_dict"]
+
+
+def test_a_killed_and_resumed_pretraining_ends_bit_for_bit_equal(synth_index, tmp_path):
+    spec = pretrain_spec("moco", epochs=3)
+    whole = pretrain(spec, synth_index, tmp_path / "whole", CPU)
+    with pytest.raises(Interrupted):
+        pretrain(spec, synth_index, tmp_path / "killed", CPU, hooks=(_kill_at(3),))
+    assert (tmp_path / "killed" / "state" / "last.pt").exists()
+    assert not (tmp_path / "killed" / "encoder.pt").exists()
+    steps = []
+    resumed = pretrain(spec, synth_index, tmp_path / "killed", CPU, hooks=(_record(steps),))
+    assert steps[0] == 4  # it resumed after step 3 instead of starting again
+    a, b = _weights(tmp_path / "whole" / "encoder.pt"), _weights(tmp_path / "killed" / "encoder.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for key, value in whole["final"].items():
+        if key != "samples_per_s":
+            assert resumed["final"][key] == value, key
+
+
+def test_a_killed_and_resumed_finetune_ends_equal(synth_index, tmp_path):
+    spec = downstream_spec(None, epochs=3)
+    whole = finetune(spec, synth_index, tmp_path / "whole", None, CPU)
+    with pytest.raises(Interrupted):
+        finetune(spec, synth_index, tmp_path / "killed", None, CPU, hooks=(_kill_at(4),))
+    steps = []
+    resumed = finetune(spec, synth_index, tmp_path / "killed", None, CPU, hooks=(_record(steps),))
+    assert steps[0] == 5
+    a = torch.load(tmp_path / "whole" / "model.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "killed" / "model.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["selected_epoch"] == whole["selected_epoch"]
+
+
+def test_non_finite_loss_names_epoch_step_and_term(synth_index, tmp_path):
+    spec = pretrain_spec("byol", epochs=2)
+    spec = from_dict(PretrainSpec, {**_plain(spec), "optim": {**_plain(spec.optim), "lr": 1e30}})
+    with pytest.raises(NonFiniteLoss, match=r"non-finite loss at epoch \d+, step \d+: \w+ ="):
+        pretrain(spec, synth_index, tmp_path, CPU)
+
+
+def _plain(spec):
+    from cstp.spec import to_dict
+
+    return to_dict(spec)
+
+
+def test_linear_mode_freezes_the_backbone_and_its_statistics(synth_index, tmp_path):
+    spec = downstream_spec(None, epochs=1, mode="linear", selection="last", val_fraction=0.0)
+    finetune(spec, synth_index, tmp_path, None, CPU)
+    model = torch.load(tmp_path / "model.pt", weights_only=False)["model"]
+    from cstp.models.backbones import build_backbone
+
+    torch.manual_seed(spec.seed)
+    fresh = build_backbone(TINY["name"], TINY["width"]).state_dict()
+    for key, value in fresh.items():
+        assert torch.equal(model[f"backbone.{key}"], value), key
+
+
+def test_learning_rate_warms_up_then_decays():
+    spec = OptimSpec(epochs=10, lr=1.0, min_lr=0.0, warmup_epochs=2)
+    assert learning_rate(spec, 0, 10) == 0.0
+    assert learning_rate(spec, 10, 10) == pytest.approx(0.5)
+    assert learning_rate(spec, 20, 10) == pytest.approx(1.0)
+    assert learning_rate(spec, 60, 10) == pytest.approx(0.5)
+    assert learning_rate(spec, 100, 10) == pytest.approx(0.0)
+
+
+def test_video_level_accuracy_on_hand_made_logits():
+    # Video 0: clips say 1, 1, 0 -> video 1 (right). Video 1: clips say 0, 2, 2 but one clip is
+    # very sure of 0 -> the average says 0 (right), although 2 of 3 clips are wrong.
+    logits = torch.tensor(
+        [
+            [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]],
+            [[9.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]],
+        ]
+    )
+    result = accuracies(logits, torch.tensor([1, 0]))
+    assert result == {"top1_clip": pytest.approx(3 / 6), "top1_video": 1.0}
+
+
+def test_retrieval_recall_on_a_hand_made_feature_set():
+    gallery = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    gallery_labels = torch.tensor([0, 1, 1, 0])
+    queries = torch.tensor([[1.0, 0.05], [0.05, 1.0]])
+    query_labels = torch.tensor([1, 1])
+    # Query 0: ranked gallery 0 (class 0), 1 (class 1) -> miss at 1, hit at 2.
+    # Query 1: ranked 2 (class 1) -> hit at 1.
+    recall = retrieval_recall(queries, query_labels, gallery, gallery_labels, ks=(1, 2))
+    assert recall == {"R@1": 0.5, "R@2": 1.0}
+    centred = retrieval_recall(queries, query_labels, gallery, gallery_labels, (1,), True)
+    assert set(centred) == {"R@1"}
+
+
+def test_linear_probe_separates_separable_features():
+    torch.manual_seed(0)
+    centres = torch.randn(3, 8) * 5
+    labels = torch.arange(3).repeat(20)
+    train = centres[labels] + torch.randn(60, 8)
+    test = centres[labels] + torch.randn(60, 8)
+    result = linear_probe(train, labels, test, labels)
+    assert result["probe_test"] > 0.95
+    shuffled = linear_probe(train, labels[torch.randperm(60)], test, labels)
+    assert shuffled["probe_test"] < 0.7
+
+
+def test_validation_groups_never_straddle():
+    import pandas as pd
+
+    videos = [f"A/v_A_g{g:02d}_c{c:02d}.avi" for g in range(1, 11) for c in range(1, 4)]
+    rows = pd.DataFrame({"video": videos})
+    train, val = split_validation(rows, 0.2, seed=0)
+    assert len(val) == 6 and len(train) == 24
+    assert not set(train["video"].map(video_group)) & set(val["video"].map(video_group))

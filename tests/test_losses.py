@@ -1,0 +1,132 @@
+"""Loss terms against hand computations; momentum encoders, queue and stop-gradient behaviour."""
+
+import math
+
+import pytest
+import torch
+
+from cstp import losses
+from cstp.models.contrastive import BYOL, ContrastiveSpec, MoCo, SimSiam, build_scheme
+from cstp.models.joint import LossWeights
+
+
+def test_info_nce_by_hand():
+    # Two videos, unit vectors at right angles, temperature 1.
+    z1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    z2 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    # View 0 (z1[0]): similarities to views 1, 2, 3 = 0 (z1[1]), 1 (its positive z2[0]), 0.
+    per_view = -math.log(math.e / (math.e + 2))
+    assert losses.info_nce(z1, z2, 1.0).item() == pytest.approx(per_view, rel=1e-6)
+    # Temperature scales the logits.
+    per_view = -math.log(math.exp(10) / (math.exp(10) + 2))
+    assert losses.info_nce(z1, z2, 0.1).item() == pytest.approx(per_view, abs=1e-6)
+
+
+def test_info_nce_rows_select_this_processes_pairs():
+    torch.manual_seed(0)
+    z1, z2 = torch.randn(6, 4), torch.randn(6, 4)
+    whole = losses.info_nce(z1, z2, 0.5)
+    halves = [losses.info_nce(z1, z2, 0.5, torch.arange(k, k + 3)) for k in (0, 3)]
+    assert (halves[0] + halves[1]).item() / 2 == pytest.approx(whole.item(), rel=1e-6)
+
+
+def test_moco_infonce_by_hand():
+    q = torch.tensor([[1.0, 0.0]])
+    k = torch.tensor([[2.0, 0.0]])  # normalised inside
+    queue = torch.tensor([[0.0, 1.0], [-1.0, 0.0]])
+    expected = -math.log(math.e / (math.e + math.exp(0) + math.exp(-1)))
+    assert losses.moco_infonce(q, k, queue, 1.0).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_byol_and_simsiam_losses_by_hand():
+    p = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    z = torch.tensor([[0.0, 3.0], [2.0, 0.0]])  # cosines 0 and 1
+    assert losses.byol_loss(p, z).item() == pytest.approx((2.0 + 0.0) / 2)
+    assert losses.simsiam_loss(p, z).item() == pytest.approx(-(0.0 + 1.0) / 2)
+
+
+def test_stop_gradient_on_the_target_branch():
+    p = torch.randn(4, 3, requires_grad=True)
+    z = torch.randn(4, 3, requires_grad=True)
+    (losses.simsiam_loss(p, z) + losses.byol_loss(p, z)).backward()
+    assert p.grad is not None and p.grad.abs().sum() > 0
+    assert z.grad is None
+
+
+def test_joint_loss_weights_and_drops_terms():
+    terms = {"contrastive": torch.tensor(2.0), "rotation": torch.tensor(3.0)}
+    total, values = losses.joint_loss(terms, {"contrastive": 0.1, "rotation": 1.0})
+    assert total.item() == pytest.approx(3.2)
+    total, _ = losses.joint_loss(terms, {"contrastive": 0.0, "rotation": 1.0})
+    assert total.item() == pytest.approx(3.0)
+    assert values == {"contrastive": 2.0, "rotation": 3.0}
+    with pytest.raises(ValueError, match="no weighted loss term"):
+        losses.joint_loss(terms, {})
+
+
+def test_stor_weights_multiply_lambda_and_l():
+    weights = LossWeights(stor=0.5, stor_spatial=2.0, stor_temporal=4.0).per_term()
+    assert weights["stor_spatial"] == 1.0 and weights["stor_temporal"] == 2.0
+
+
+class _Tiny(torch.nn.Module):
+    out_dim = 3
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(2, 3)
+        self.bn = torch.nn.BatchNorm1d(3)
+
+    def forward(self, x):
+        return self.bn(self.fc(x))
+
+
+def _spec(scheme, **kw):
+    return ContrastiveSpec(scheme=scheme, proj_hidden=8, proj_dim=4, pred_hidden=8, **kw)
+
+
+def test_momentum_update_is_an_exponential_moving_average():
+    backbone = _Tiny()
+    byol = BYOL(_spec("byol", momentum=0.9), backbone)
+    before = byol.target_backbone.fc.weight.clone()
+    with torch.no_grad():
+        backbone.fc.weight.add_(1.0)
+    byol.update_target(progress=0.3)
+    expected = 0.9 * before + 0.1 * backbone.fc.weight
+    assert torch.allclose(byol.target_backbone.fc.weight, expected)
+    assert not any(p.requires_grad for p in byol.target_backbone.parameters())
+
+
+def test_cosine_momentum_schedule_reaches_one():
+    byol = BYOL(_spec("byol", momentum=0.99, momentum_schedule="cosine"), _Tiny())
+    byol.update_target(progress=0.0)
+    assert byol.momentum == pytest.approx(0.99)
+    byol.update_target(progress=1.0)
+    assert byol.momentum == pytest.approx(1.0)
+
+
+def test_moco_queue_replaces_oldest_keys_and_wraps():
+    moco = MoCo(_spec("moco", queue=5, symmetric=False), _Tiny())
+    keys = torch.eye(4)[:3]  # 3 keys of dim 4
+    moco._dequeue_and_enqueue(keys)
+    assert int(moco.queue_ptr) == 3 and torch.allclose(moco.queue[:3], keys)
+    moco._dequeue_and_enqueue(keys)
+    assert int(moco.queue_ptr) == 1
+    assert torch.allclose(moco.queue[3:], keys[:2]) and torch.allclose(moco.queue[0], keys[2])
+
+
+def test_schemes_give_finite_losses_and_no_gradient_into_targets():
+    torch.manual_seed(0)
+    x1, x2 = torch.randn(6, 2), torch.randn(6, 2)
+    for name in ("simclr", "moco", "byol", "simsiam"):
+        backbone = _Tiny()
+        scheme = build_scheme(_spec(name, queue=8), backbone)
+        loss = scheme.loss(backbone(x1), backbone(x2), x1, x2)
+        assert torch.isfinite(loss), name
+        loss.backward()
+        assert backbone.fc.weight.grad is not None, name
+        target = getattr(scheme, "target_backbone", None)
+        if target is not None:
+            assert all(p.grad is None for p in target.parameters()), name
+    assert build_scheme(_spec("none"), _Tiny()) is None
+    assert isinstance(build_scheme(_spec("simsiam"), _Tiny()), SimSiam)
