@@ -173,9 +173,10 @@ TRAIN_MODES = {
 def measure_train(setup: TrainSetup, modes: list[str]) -> pd.DataFrame:
     """Pairs (two clips each) and clips per second of full training steps, per numeric mode."""
     from cstp.engine.runtime import Runtime, autocast
+    from cstp.engine.specs import ContrastiveSpec, LossWeights
     from cstp.models.backbones import build_backbone
-    from cstp.models.contrastive import ContrastiveSpec, build_scheme
-    from cstp.models.joint import JointModel, LossWeights
+    from cstp.models.contrastive import build_scheme
+    from cstp.models.joint import JointModel
 
     torch.set_num_threads(setup.threads)
     device = Runtime(device=setup.device).torch_device()

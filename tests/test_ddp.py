@@ -7,9 +7,10 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from cstp.engine.specs import ContrastiveSpec, LossWeights
 from cstp.models.backbones import build_backbone
-from cstp.models.contrastive import ContrastiveSpec, build_scheme
-from cstp.models.joint import JointModel, LossWeights
+from cstp.models.contrastive import build_scheme
+from cstp.models.joint import JointModel
 
 N, WORLD = 4, 2
 CLASSES = {"rotation": 4, "stor_spatial": 5}

@@ -11,8 +11,8 @@ from cstp.engine.evaluate import accuracies, evaluate
 from cstp.engine.features import FeatureSpec, extract, linear_probe, retrieval_recall, retrieve
 from cstp.engine.pretrain import pretrain
 from cstp.engine.runtime import Runtime
-from cstp.engine.specs import DownstreamSpec, EvalSpec, PretrainSpec
-from cstp.engine.trainer import Interrupted, NonFiniteLoss, OptimSpec, learning_rate
+from cstp.engine.specs import DownstreamSpec, EvalSpec, OptimSpec, PretrainSpec
+from cstp.engine.trainer import Interrupted, NonFiniteLoss, learning_rate
 from cstp.errors import CstpError
 from cstp.spec import from_dict, spec_hash
 

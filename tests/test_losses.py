@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from cstp import losses
-from cstp.models.contrastive import BYOL, ContrastiveSpec, MoCo, SimSiam, build_scheme
-from cstp.models.joint import LossWeights
+from cstp.engine.specs import ContrastiveSpec, LossWeights
+from cstp.models.contrastive import BYOL, MoCo, SimSiam, build_scheme
 
 
 def test_info_nce_by_hand():

@@ -1,6 +1,7 @@
 """The typed specs of the three kinds of job a table cell needs: pretrain, downstream, test.
 
-A spec is the whole identity of a run: its content hash names the run folder, so equal cells of
+This module imports no torch, so the workflow can plan jobs cheaply. A spec is the whole identity
+of a run: its content hash names the run folder, so equal cells of
 different tables are one job. Paths and devices are not part of a spec; they are given at run time.
 """
 
@@ -8,13 +9,66 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cstp.engine.trainer import OptimSpec
-from cstp.models.contrastive import ContrastiveSpec
-from cstp.models.joint import LossWeights
 from cstp.sampling.recipe import BaseAugment, ClipSpec, SamplingSpec
 from cstp.spec import field
 
 PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class OptimSpec:
+    """SGD with linear warm-up then cosine decay (the official pretraining recipe by default)."""
+
+    epochs: int = field(300, "passes over the training videos")
+    batch_size: int = field(60, "global batch size (split over processes)")
+    lr: float = field(0.03, "peak learning rate")
+    min_lr: float = field(1e-5, "learning rate at the start of warm-up and at the end")
+    warmup_epochs: float = field(150.0, "linear warm-up length (official: half the epochs)")
+    schedule: str = field("cosine", "after warm-up", choices=("cosine", "constant"))
+    momentum: float = field(0.9, "SGD momentum")
+    weight_decay: float = field(5e-4, "SGD weight decay")
+    grad_clip: float | None = field(18.0, "max gradient norm (official: 18); null: off")
+
+
+SCHEMES = ("none", "simclr", "moco", "byol", "simsiam")
+
+
+@dataclass(frozen=True)
+class ContrastiveSpec:
+    scheme: str = field("none", "contrastive scheme (none: pretext tasks only)", choices=SCHEMES)
+    proj_hidden: int = field(4096, "projector hidden width (official BYOL: 4096)")
+    proj_dim: int = field(512, "projection width (official BYOL: 512)")
+    pred_hidden: int = field(4096, "predictor hidden width (BYOL, SimSiam)")
+    temperature: float = field(0.1, "softmax temperature (SimCLR, MoCo)")
+    queue: int = field(4096, "MoCo: number of negative keys kept")
+    momentum: float = field(0.996, "EMA momentum of the target / key encoder (BYOL, MoCo)")
+    momentum_schedule: str = field(
+        "constant",
+        "constant (official code) or cosine from `momentum` to 1 (BYOL paper)",
+        choices=("constant", "cosine"),
+    )
+    symmetric: bool = field(True, "BYOL / MoCo: both clips as query (official code: yes)")
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """The paper's lambda (Eq. 5) and l (Eq. 4); official code: lambda_ctr = 0.1, the rest 1."""
+
+    contrastive: float = field(0.1, "lambda_ctr")
+    playback_rate: float = field(1.0, "lambda_pcls")
+    rotation: float = field(1.0, "lambda_rcls")
+    stor: float = field(1.0, "lambda_ocls")
+    stor_spatial: float = field(1.0, "l_s, inside L_ocls")
+    stor_temporal: float = field(1.0, "l_t, inside L_ocls")
+
+    def per_term(self) -> dict[str, float]:
+        return {
+            "contrastive": self.contrastive,
+            "playback_rate": self.playback_rate,
+            "rotation": self.rotation,
+            "stor_spatial": self.stor * self.stor_spatial,
+            "stor_temporal": self.stor * self.stor_temporal,
+        }
 
 
 @dataclass(frozen=True)

@@ -23,25 +23,10 @@ from cstp.data.dataset import EpochBatches
 from cstp.engine import checkpoint
 from cstp.engine import distributed as dist
 from cstp.engine.runtime import StopRequest
+from cstp.engine.specs import OptimSpec
 from cstp.errors import CstpError
-from cstp.spec import field
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class OptimSpec:
-    """SGD with linear warm-up then cosine decay (the official pretraining recipe by default)."""
-
-    epochs: int = field(300, "passes over the training videos")
-    batch_size: int = field(60, "global batch size (split over processes)")
-    lr: float = field(0.03, "peak learning rate")
-    min_lr: float = field(1e-5, "learning rate at the start of warm-up and at the end")
-    warmup_epochs: float = field(150.0, "linear warm-up length (official: half the epochs)")
-    schedule: str = field("cosine", "after warm-up", choices=("cosine", "constant"))
-    momentum: float = field(0.9, "SGD momentum")
-    weight_decay: float = field(5e-4, "SGD weight decay")
-    grad_clip: float | None = field(18.0, "max gradient norm (official: 18); null: off")
 
 
 def learning_rate(spec: OptimSpec, step: int, steps_per_epoch: int) -> float:

@@ -9,34 +9,14 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from cstp import losses
 from cstp.engine import distributed as dist
+from cstp.engine.specs import ContrastiveSpec
 from cstp.models.heads import MLP
-from cstp.spec import field
-
-SCHEMES = ("none", "simclr", "moco", "byol", "simsiam")
-
-
-@dataclass(frozen=True)
-class ContrastiveSpec:
-    scheme: str = field("none", "contrastive scheme (none: pretext tasks only)", choices=SCHEMES)
-    proj_hidden: int = field(4096, "projector hidden width (official BYOL: 4096)")
-    proj_dim: int = field(512, "projection width (official BYOL: 512)")
-    pred_hidden: int = field(4096, "predictor hidden width (BYOL, SimSiam)")
-    temperature: float = field(0.1, "softmax temperature (SimCLR, MoCo)")
-    queue: int = field(4096, "MoCo: number of negative keys kept")
-    momentum: float = field(0.996, "EMA momentum of the target / key encoder (BYOL, MoCo)")
-    momentum_schedule: str = field(
-        "constant",
-        "constant (official code) or cosine from `momentum` to 1 (BYOL paper)",
-        choices=("constant", "cosine"),
-    )
-    symmetric: bool = field(True, "BYOL / MoCo: both clips as query (official code: yes)")
 
 
 class ContrastiveScheme(nn.Module):

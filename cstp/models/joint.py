@@ -6,37 +6,14 @@ for whatever combination the recipe switches on; the training loop never looks i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cstp.engine.specs import LossWeights
 from cstp.losses import joint_loss
 from cstp.models.contrastive import ContrastiveScheme
 from cstp.models.heads import ClipHead, PairHead
-from cstp.spec import field
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """The paper's lambda (Eq. 5) and l (Eq. 4); official code: lambda_ctr = 0.1, the rest 1."""
-
-    contrastive: float = field(0.1, "lambda_ctr")
-    playback_rate: float = field(1.0, "lambda_pcls")
-    rotation: float = field(1.0, "lambda_rcls")
-    stor: float = field(1.0, "lambda_ocls")
-    stor_spatial: float = field(1.0, "l_s, inside L_ocls")
-    stor_temporal: float = field(1.0, "l_t, inside L_ocls")
-
-    def per_term(self) -> dict[str, float]:
-        return {
-            "contrastive": self.contrastive,
-            "playback_rate": self.playback_rate,
-            "rotation": self.rotation,
-            "stor_spatial": self.stor * self.stor_spatial,
-            "stor_temporal": self.stor * self.stor_temporal,
-        }
 
 
 class JointModel(nn.Module):
