@@ -217,10 +217,10 @@ def _probe(train, test, kind: str) -> float:
 
 
 def test_single_frames_do_not_give_the_class_away():
-    """8 classes (chance 0.125), 20 training and 10 held-out videos each; over 12 seeds:
-    pixels of one frame 0.08-0.25, spectrum of one frame 0.18-0.30, mean spectrum of 8 frames
-    0.24-0.51, spectrum of the 8-frame clip 0.48-0.61 (its lead: over one frame 0.20-0.36, over
-    the 8 frames' appearance 0.09-0.27)."""
+    """8 classes (chance 0.125), 20 training and 10 held-out videos each; over 4 seeds (world
+    version 2): pixels of one frame 0.16-0.23, spectrum of one frame 0.31-0.54 (a frame shows the
+    shape, and each shape is in two classes), mean spectrum of 8 frames 0.55-0.61, spectrum of the
+    8-frame clip 0.70-0.75 (its lead: over one frame 0.20-0.44, over the appearance 0.11-0.16)."""
     train, test = _videos(20, seed=0), _videos(10, seed=1)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny problem: more threads only contend
@@ -229,6 +229,6 @@ def test_single_frames_do_not_give_the_class_away():
         pixels, frame, frames, clip = (_probe(train, test, kind) for kind in kinds)
     finally:
         torch.set_num_threads(threads)
-    assert pixels < 0.4 and frame < 0.45
+    assert pixels < 0.4 and frame < 0.6
     assert clip > frame + 0.12
-    assert clip > frames  # motion, not only more views of the appearance
+    assert clip > frames + 0.05  # motion, not only more views of the appearance

@@ -47,6 +47,11 @@ def register(sub) -> None:
     parser.add_argument("--size", metavar="WxH", help="frame size WxH, e.g. 64x48")
     parser.add_argument("--fps", metavar="F", help="frames per second")
     parser.add_argument("--workers", metavar="N", help="processes (default: number of cores)")
+    parser.add_argument(
+        "--shared-scenes",
+        action="store_true",
+        help="clips of one group share scene and actor look, as in UCF-101 (default: per clip)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.set_defaults(func=run)
 
@@ -84,6 +89,8 @@ def spec_from_args(args: argparse.Namespace):
         changes.update(dict.fromkeys(fields, value))
     if args.size is not None:
         changes["width"], changes["height"] = _pair("size", args.size, sep="x")
+    if args.shared_scenes:
+        changes["shared_scenes"] = True
     return dataclasses.replace(PRESETS[args.preset], **changes)
 
 
@@ -94,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     unknown = [d for d in datasets if d not in DATASETS]
     if unknown or not datasets:
-        raise CstpError(f"--datasets {args.datasets}: expected a comma-separated subset of "
-                        f"{','.join(DATASETS)}")  # fmt: skip
+        raise CstpError(
+            f"--datasets {args.datasets}: expected a comma-separated subset of {','.join(DATASETS)}"
+        )
     workers = _int("workers", args.workers) if args.workers is not None else os.cpu_count() or 1
     if workers < 1:
         raise CstpError(f"--workers {workers}: expected a number of processes >= 1")

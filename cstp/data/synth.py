@@ -42,6 +42,11 @@ DATASET_KEYS = {"ucf101": 101, "hmdb51": 51}  # seed entropy that tells the data
 LONG_VIDEO = 128  # frames for 16-frame clips at playback rate 8
 SHORT_FRACTION = 0.15
 MANIFEST = "synth.json"
+# Where each dataset puts its videos and its split files, as the real datasets are published.
+LAYOUT = {
+    "ucf101": ("UCF-101", "ucfTrainTestlist"),
+    "hmdb51": ("videos", "testTrainMulti_7030_splits"),
+}
 TMP_DIR = ".synth-tmp"
 RNG_ROLES = {"scene": 1, "clip": 2, "clip_count": 3, "sources": 4, "split": 5}
 SCENE_NAMES = ("Meadow", "Steppe", "Field", "Dunes", "Heath", "Prairie", "Valley", "Moor")
@@ -62,6 +67,10 @@ class SynthSpec:
     hmdb_classes: int = 8
     videos_per_class: int = 30  # HMDB-51 has >= 101
     quality: int = 4  # MPEG-4 quantiser, lower is better
+    # Clips of one group share scene and actor look, as UCF-101's groups do. Off by default: with
+    # a few groups per class, a small network memorises the training groups' scenes instead of
+    # learning the actions (docs/synthetic-world.md, "Shared scenes").
+    shared_scenes: bool = False
 
     def __post_init__(self) -> None:
         size, aspect = f"{self.width}x{self.height}", self.width / self.height
@@ -115,7 +124,7 @@ class VideoEntry:
     path: str  # relative to the dataset root
     label: int  # 1-based class id, as in classInd.txt
     action: ActionClass
-    group: int  # UCF group, or HMDB source video; clips of one group share scene and actor
+    group: int  # UCF group, or HMDB source video (see SynthSpec.shared_scenes)
     clip: int
     n_frames: int
     params: VideoParams
@@ -153,7 +162,7 @@ def _rng(spec, dataset: str, role: str, label=0, group=0, clip=0) -> np.random.G
 
 
 def _clip(spec, dataset, label, action, group, clip, path_of) -> VideoEntry:
-    scene_rng = _rng(spec, dataset, "scene", label, group)
+    scene_rng = _rng(spec, dataset, "scene", label, group, 0 if spec.shared_scenes else clip)
     rng = _rng(spec, dataset, "clip", label, group, clip)
     n_frames = draw_length(rng, spec.frames)
     params = sample_video_params(action, spec.width / spec.height, scene_rng, rng)
@@ -363,8 +372,14 @@ def generate_dataset(out: Path, spec: SynthSpec, dataset: str, pool=None, progre
         for name in splits:
             (root / name).unlink(missing_ok=True)
     done = len(entries) - len(todo)
-    with tqdm(total=len(entries), initial=done, desc=dataset, unit="video", file=sys.stderr,
-              disable=not progress) as bar:  # fmt: skip
+    with tqdm(
+        total=len(entries),
+        initial=done,
+        desc=dataset,
+        unit="video",
+        file=sys.stderr,
+        disable=not progress,
+    ) as bar:
         _make_videos(root, spec, todo, pool, bar)
     shutil.rmtree(root / TMP_DIR, ignore_errors=True)
     manifest = _manifest(spec, dataset, entries, root)

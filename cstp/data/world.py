@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-WORLD_VERSION = 1
+WORLD_VERSION = 2
 
 # Time constants of the world (seconds, frame heights): playback rate is identifiable because these
 # never vary, and speeds vary only +-SPEED_BAND around one value per motion.
@@ -166,7 +166,7 @@ def _hue_color(rng: np.random.Generator, value=(0.6, 0.95)) -> tuple[float, floa
 
 
 def sample_scene(rng: np.random.Generator) -> tuple[Scene, float, tuple[float, float, float]]:
-    """A backdrop plus the actor's radius and colour: what clips of one group share."""
+    """A backdrop plus the actor's radius and colour (shared by a group with shared_scenes)."""
     horizon = rng.uniform(0.55, 0.70)
     grounds = ((0.30, 0.50, 0.22), (0.52, 0.48, 0.30), (0.42, 0.34, 0.24))
     scene = Scene(
@@ -187,7 +187,7 @@ def sample_scene(rng: np.random.Generator) -> tuple[Scene, float, tuple[float, f
         wind=float(rng.choice((-1, 1)) * rng.uniform(0.01, 0.05)),
         salt=int(rng.integers(2**31)),
     )
-    return scene, float(rng.uniform(0.09, 0.12)), _hue_color(rng)
+    return scene, float(rng.uniform(0.14, 0.18)), _hue_color(rng)
 
 
 def sample_video_params(
