@@ -215,8 +215,14 @@ def measure_train(setup: TrainSetup, modes: list[str]) -> pd.DataFrame:
                 seconds += time.perf_counter() - start
         pairs = setup.batch * setup.steps / seconds
         peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
-        rows.append({"mode": mode, "pairs_per_s": round(pairs, 1),
-                     "clips_per_s": round(2 * pairs, 1), "peak_gib": peak})  # fmt: skip
+        rows.append(
+            {
+                "mode": mode,
+                "pairs_per_s": round(pairs, 1),
+                "clips_per_s": round(2 * pairs, 1),
+                "peak_gib": peak,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -8,10 +8,11 @@ import torch
 
 from cstp.engine.downstream import finetune, split_validation, video_group
 from cstp.engine.evaluate import accuracies, evaluate
-from cstp.engine.features import FeatureSpec, extract, linear_probe, retrieval_recall, retrieve
+from cstp.engine.features import extract
 from cstp.engine.pretrain import pretrain
+from cstp.engine.probe import linear_probe, retrieval_recall, retrieve
 from cstp.engine.runtime import Runtime
-from cstp.engine.specs import DownstreamSpec, EvalSpec, OptimSpec, PretrainSpec
+from cstp.engine.specs import DownstreamSpec, EvalSpec, FeatureSpec, OptimSpec, PretrainSpec
 from cstp.engine.trainer import Interrupted, NonFiniteLoss, learning_rate
 from cstp.errors import CstpError
 from cstp.spec import from_dict, spec_hash
@@ -67,8 +68,9 @@ def test_pretrain_finetune_evaluate_retrieve_probe(synth_index, tmp_path):
     assert 0 <= test["top1_video"] <= 1 and test["videos"] > 0
     assert json.loads((tmp_path / "test.json").read_text())["top1_clip"] == test["top1_clip"]
 
-    features = FeatureSpec(pretrain=spec_hash(spec), backbone=down.backbone, clips=2,
-                           clip=down.sampling.clip)  # fmt: skip
+    features = FeatureSpec(
+        pretrain=spec_hash(spec), backbone=down.backbone, clips=2, clip=down.sampling.clip
+    )
     data = extract(features, synth_index, tmp_path / "f.pt", tmp_path / "pre" / "encoder.pt", CPU)
     assert data["train"]["features"].shape[1] == 64  # r2plus1d_10 at width 1/8
     recall = retrieve(tmp_path / "f.pt", tmp_path / "r.json")

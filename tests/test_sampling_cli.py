@@ -23,8 +23,22 @@ def test_paper_candidates_at_320x240_and_150_frames_meet_the_targets():
 
 
 def test_stor_stats_prints_one_row_per_candidate(capsys):
-    assert main(["stor-stats", "--frames", "150", "--size", "320x240", "--samples", "500",
-                 "--candidates", "0.25,0.5,0.75,1"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "stor-stats",
+                "--frames",
+                "150",
+                "--size",
+                "320x240",
+                "--samples",
+                "500",
+                "--candidates",
+                "0.25,0.5,0.75,1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if re.match(r"\s+0\.\d+|\s+1\.0", line)]
     assert len(rows) == 4
@@ -52,8 +66,23 @@ def test_stor_stats_bad_input_is_one_line(arguments, message, capsys):
 def test_show_pair_draws_a_figure_of_a_real_video(tmp_path, capsys):
     video = make_video(tmp_path / "v.avi", num_frames=60, height=48, width=64)
     out = tmp_path / "pair.png"
-    assert main(["show-pair", str(video), "--out", str(out), "--clip-frames", "8",
-                 "--size", "32", "--seed", "1"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "show-pair",
+                str(video),
+                "--out",
+                str(out),
+                "--clip-frames",
+                "8",
+                "--size",
+                "32",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert out.read_bytes()[:4] == b"\x89PNG"
     printed = capsys.readouterr().out
     measured = re.search(r"spatial overlap ([\d.]+) \(label ([\d.]+)\)", printed)
@@ -62,7 +91,24 @@ def test_show_pair_draws_a_figure_of_a_real_video(tmp_path, capsys):
 
 def test_bench_sample_reports_pairs_per_second(tmp_path, capsys):
     video = make_video(tmp_path / "v.avi", num_frames=60, height=48, width=64)
-    assert main(["bench", "sample", "--video", str(video), "--samples", "3", "--clip-frames", "4",
-                 "--size", "16", "--short-side", "24"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "bench",
+                "sample",
+                "--video",
+                str(video),
+                "--samples",
+                "3",
+                "--clip-frames",
+                "4",
+                "--size",
+                "16",
+                "--short-side",
+                "24",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "plan only" in out and "decode + augment" in out

@@ -19,11 +19,17 @@ UCF_ROWS = [  # path under the root, label, class_name, subset, status, reason
     ("HandstandPushups/v_HandStandPushups_g08_c01.avi", 1, "HandstandPushups", "train", "ok", ""),
     ("YoYo/v_YoYo_g08_c01.avi", 2, "YoYo", "train", "unreadable", "empty file (0 bytes)"),
     ("ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi", 0, "ApplyEyeMakeup", "test", "ok", ""),
-    ("HandstandPushups/v_HandStandPushups_g01_c01.avi", 1, "HandstandPushups", "test",
-     "unreadable", "truncated: container declares {declared} bytes, file has {size}"),
+    (
+        "HandstandPushups/v_HandStandPushups_g01_c01.avi",
+        1,
+        "HandstandPushups",
+        "test",
+        "unreadable",
+        "truncated: container declares {declared} bytes, file has {size}",
+    ),
     ("YoYo/v_YoYo_g01_c01.avi", 2, "YoYo", "test", "unreadable", "not a video (invalid data)"),
     ("YoYo/v_YoYo_g01_c02.avi", 2, "YoYo", "test", "missing", ""),
-]  # fmt: skip
+]
 
 
 def _rows(index, root):
@@ -61,13 +67,34 @@ def test_ucf101_probe_records_true_and_header_frame_counts(ucf101_copy):
 def test_summary_counts_per_subset(ucf101_copy):
     summary = summarize(scan("ucf101", ucf101_copy.root, ucf101_copy.splits, 1))
     assert summary.to_dict("records") == [
-        {"subset": "train", "listed": 4, "found": 3, "missing": 1, "unreadable": 1, "ok": 2,
-         "classes": 2},
-        {"subset": "test", "listed": 4, "found": 3, "missing": 1, "unreadable": 2, "ok": 1,
-         "classes": 1},
-        {"subset": "total", "listed": 8, "found": 6, "missing": 2, "unreadable": 3, "ok": 3,
-         "classes": 2},
-    ]  # fmt: skip
+        {
+            "subset": "train",
+            "listed": 4,
+            "found": 3,
+            "missing": 1,
+            "unreadable": 1,
+            "ok": 2,
+            "classes": 2,
+        },
+        {
+            "subset": "test",
+            "listed": 4,
+            "found": 3,
+            "missing": 1,
+            "unreadable": 2,
+            "ok": 1,
+            "classes": 1,
+        },
+        {
+            "subset": "total",
+            "listed": 8,
+            "found": 6,
+            "missing": 2,
+            "unreadable": 3,
+            "ok": 3,
+            "classes": 2,
+        },
+    ]
 
 
 def test_cli_writes_the_index_and_prints_the_summary(ucf101_copy, tmp_path, capsys):
@@ -150,16 +177,26 @@ def _cli_error(capsys, args):
 def test_cli_errors_are_one_line(ucf101_copy, kinetics400_copy, tmp_path, media, capsys):
     root, splits = str(ucf101_copy.root), str(ucf101_copy.splits)
     scan_args = ["data", "scan"]
-    missing_root = _cli_error(capsys, [*scan_args, "ucf101", "--root", str(tmp_path / "no"),
-                                       "--splits", splits])  # fmt: skip
+    missing_root = _cli_error(
+        capsys, [*scan_args, "ucf101", "--root", str(tmp_path / "no"), "--splits", splits]
+    )
     assert missing_root.endswith("no: no such videos folder")
     assert "trainlist02.txt: no such split file" in _cli_error(
         capsys, [*scan_args, "ucf101", "--root", root, "--splits", splits, "--split", "2"]
     )
     assert "--split applies to ucf101 and hmdb51" in _cli_error(
-        capsys, [*scan_args, "kinetics400", "--root", root, "--splits",
-                 str(kinetics400_copy.splits), "--split", "1"]
-    )  # fmt: skip
+        capsys,
+        [
+            *scan_args,
+            "kinetics400",
+            "--root",
+            root,
+            "--splits",
+            str(kinetics400_copy.splits),
+            "--split",
+            "1",
+        ],
+    )
     media.write_lines(tmp_path / "classInd.txt", ["1 A"], "\r\n")
     media.write_lines(tmp_path / "trainlist01.txt", ["A/v_A_g01_c01.avi 1", "Z/v_Z_g01_c01.avi 1"])
     media.write_lines(tmp_path / "testlist01.txt", [])

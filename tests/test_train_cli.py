@@ -28,8 +28,19 @@ def test_a_cell_from_the_command_line(synth_index, tmp_path, capsys):
     }
     pre_hash = spec_hash(from_dict(PretrainSpec, pre))
     run = ["--index", str(synth_index), "--device", "cpu", "--threads", "1"]
-    assert main(["pretrain", "--spec", str(_write(tmp_path / "p.yaml", pre)),
-                 "--out", str(tmp_path / "pre"), *run]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "pretrain",
+                "--spec",
+                str(_write(tmp_path / "p.yaml", pre)),
+                "--out",
+                str(tmp_path / "pre"),
+                *run,
+            ]
+        )
+        == 0
+    )
     down = {
         "pretrain": pre_hash,
         "backbone": TINY,
@@ -39,18 +50,70 @@ def test_a_cell_from_the_command_line(synth_index, tmp_path, capsys):
         "val_fraction": 0.0,
     }
     encoder = str(tmp_path / "pre" / "encoder.pt")
-    assert main(["linear", "--spec", str(_write(tmp_path / "d.yaml", down)), "--encoder", encoder,
-                 "--out", str(tmp_path / "lin"), *run]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "linear",
+                "--spec",
+                str(_write(tmp_path / "d.yaml", down)),
+                "--encoder",
+                encoder,
+                "--out",
+                str(tmp_path / "lin"),
+                *run,
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "lin" / "metrics.json").read_text())["kind"] == "linear"
-    assert main(["evaluate", "--run", str(tmp_path / "lin"), "--out", str(tmp_path / "t.json"),
-                 "--clips", "2", *run]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "evaluate",
+                "--run",
+                str(tmp_path / "lin"),
+                "--out",
+                str(tmp_path / "t.json"),
+                "--clips",
+                "2",
+                *run,
+            ]
+        )
+        == 0
+    )
     feats = {"pretrain": pre_hash, "backbone": TINY, "clip": CLIP, "clips": 2}
-    assert main(["features", "--spec", str(_write(tmp_path / "f.yaml", feats)), "--encoder",
-                 encoder, "--out", str(tmp_path / "f.pt"), *run]) == 0  # fmt: skip
-    assert main(["retrieve", "--features", str(tmp_path / "f.pt"), "--out",
-                 str(tmp_path / "r.json"), "--center"]) == 0  # fmt: skip
-    assert main(["probe", "--features", str(tmp_path / "f.pt"), "--out",
-                 str(tmp_path / "pr.json")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "features",
+                "--spec",
+                str(_write(tmp_path / "f.yaml", feats)),
+                "--encoder",
+                encoder,
+                "--out",
+                str(tmp_path / "f.pt"),
+                *run,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "retrieve",
+                "--features",
+                str(tmp_path / "f.pt"),
+                "--out",
+                str(tmp_path / "r.json"),
+                "--center",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["probe", "--features", str(tmp_path / "f.pt"), "--out", str(tmp_path / "pr.json")])
+        == 0
+    )
     assert json.loads((tmp_path / "r.json").read_text())["center"] is True
     assert 0 <= json.loads((tmp_path / "pr.json").read_text())["probe_test"] <= 1
     assert "top-1 video" in capsys.readouterr().out
@@ -62,8 +125,10 @@ def test_bad_spec_key_and_missing_index_are_one_line_errors(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err == f"cstp pretrain: error: {spec}.optim.lr: expected float, got 'fast'"
     spec = _write(tmp_path / "q.yaml", {"sampling": {"pretext": {"rotation": True}}})
-    assert main(["pretrain", "--spec", str(spec), "--index", str(tmp_path / "none.csv"),
-                 "--out", "o"]) == 2  # fmt: skip
+    assert (
+        main(["pretrain", "--spec", str(spec), "--index", str(tmp_path / "none.csv"), "--out", "o"])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "none.csv: no such index file" in err and "\n" not in err
     broken = tmp_path / "b.yaml"

@@ -167,9 +167,17 @@ def run_train(args: argparse.Namespace) -> int:
     if unknown or not modes:
         raise CstpError(f"--modes {args.modes}: expected some of {', '.join(TRAIN_MODES)}")
     setup = TrainSetup(
-        args.backbone, args.width, args.frames, args.size, args.batch, args.scheme,
-        args.steps, args.warmup, args.threads, args.device,
-    )  # fmt: skip
+        args.backbone,
+        args.width,
+        args.frames,
+        args.size,
+        args.batch,
+        args.scheme,
+        args.steps,
+        args.warmup,
+        args.threads,
+        args.device,
+    )
     table = measure_train(setup, modes)
     where = "CPU: " + cpu_name() if table.empty or "cuda" not in str(args.device) else ""
     print(

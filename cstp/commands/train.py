@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     }
     for name, (text, func) in commands.items():
         parser = sub.add_parser(name, help=text, description=text)
-        parser.add_argument("--spec", type=Path, required=True, help="run spec (YAML or JSON)")
+        parser.add_argument("--spec", required=True, help="run spec: a YAML/JSON file, or JSON")
         parser.add_argument("--index", type=Path, required=True, help="index csv of the dataset")
         parser.add_argument("--out", type=Path, required=True, help="run folder")
         if name != "pretrain":
@@ -43,10 +43,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=run_evaluate)
 
     features = sub.add_parser("features", help="video-level features of train and test videos")
-    features.add_argument("--spec", type=Path, required=True, help="feature spec (YAML/JSON)")
+    features.add_argument("--spec", required=True, help="feature spec: YAML/JSON file, or JSON")
     features.add_argument("--index", type=Path, required=True)
     features.add_argument("--out", type=Path, required=True, help="features file (.pt)")
     features.add_argument("--encoder", type=Path, help="encoder.pt (omit for random init)")
+    features.add_argument("--probe-out", type=Path, help="also run `cstp probe` into this json")
+    features.add_argument(
+        "--retrieval-out", type=Path, help="also run `cstp retrieve` into this json"
+    )
+    features.add_argument("--center", action="store_true", help="retrieval: subtract the mean")
     _runtime_options(features)
     features.set_defaults(func=run_features)
 
@@ -86,10 +91,17 @@ def _runtime(args: argparse.Namespace):
     )
 
 
-def load_spec(cls, path: Path):
-    """A spec dataclass from a YAML or JSON file; errors name the file and the key."""
+def load_spec(cls, source: str):
+    """A spec dataclass from a YAML / JSON file, or from JSON text (what the workflow passes);
+    errors name the file (or --spec) and the key."""
     from cstp.spec import from_dict
 
+    if source.lstrip().startswith("{"):
+        try:
+            return from_dict(cls, json.loads(source), where="--spec")
+        except json.JSONDecodeError as err:
+            raise CstpError(f"--spec: not valid JSON ({err.msg} at character {err.pos})") from None
+    path = Path(source)
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -163,20 +175,34 @@ def run_features(args: argparse.Namespace) -> int:
     result = extract(spec, args.index, args.out, args.encoder, _runtime(args))
     sizes = {k: tuple(result[k]["features"].shape) for k in ("train", "test")}
     print(f"{args.out}: features {sizes}")
+    # In the same process: the workflow saves two interpreter starts per features job.
+    from cstp.engine.probe import probe, retrieve
+
+    if args.probe_out:
+        _report_probe(probe(args.out, args.probe_out))
+    if args.retrieval_out:
+        _report_retrieval(retrieve(args.out, args.retrieval_out, args.center))
     return 0
 
 
 def run_retrieve(args: argparse.Namespace) -> int:
-    from cstp.engine.features import retrieve
+    from cstp.engine.probe import retrieve
 
-    metrics = retrieve(args.features, args.out, args.center)
-    print(", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("R@")))
+    _report_retrieval(retrieve(args.features, args.out, args.center))
     return 0
 
 
 def run_probe(args: argparse.Namespace) -> int:
-    from cstp.engine.features import ProbeSpec, probe
+    from cstp.engine.probe import probe
+    from cstp.engine.specs import ProbeSpec
 
-    metrics = probe(args.features, args.out, ProbeSpec(weight_decay=args.weight_decay))
-    print(f"{args.out}: probe test accuracy {metrics['probe_test']:.4f}")
+    _report_probe(probe(args.features, args.out, ProbeSpec(weight_decay=args.weight_decay)))
     return 0
+
+
+def _report_probe(metrics: dict) -> None:
+    print(f"linear probe: test accuracy {metrics['probe_test']:.4f}")
+
+
+def _report_retrieval(metrics: dict) -> None:
+    print("retrieval: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k[:2] == "R@"))

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from cstp.data.dataset import ClipDataset, EpochBatches, TestClipsDataset, load_subset
 from cstp.engine import checkpoint
 from cstp.engine import distributed as dist
-from cstp.engine.pretrain import load_encoder, to_input, write_json
+from cstp.engine.pretrain import load_encoder, to_input
 from cstp.engine.runtime import Runtime, autocast, configure, prepare_model, seed_everything
 from cstp.engine.specs import DownstreamSpec, EvalSpec
 from cstp.engine.trainer import Trainer, sgd
@@ -98,7 +98,7 @@ def finetune(
     device = configure(runtime)
     dist.init_from_environment(device)
     seed_everything(spec.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint.claim(run_dir, spec)
     rows = load_subset(index, "train", min_frames=spec.sampling.clip.frames)
     classes = int(rows["label"].max()) + 1
     train_rows, val_rows = split_validation(rows, spec.val_fraction, spec.seed)
@@ -163,7 +163,7 @@ def finetune(
             },
             run_dir / "model.pt",
         )
-        write_json(run_dir / "metrics.json", metrics)
+        checkpoint.write_json(run_dir / "metrics.json", metrics)
     return metrics
 
 

@@ -11,7 +11,6 @@ import torch
 from cstp.data.dataset import TestClipsDataset, load_subset
 from cstp.engine import checkpoint
 from cstp.engine.downstream import VideoClassifier, predict
-from cstp.engine.pretrain import write_json
 from cstp.engine.runtime import Runtime, configure
 from cstp.engine.specs import DownstreamSpec, EvalSpec
 from cstp.errors import CstpError
@@ -56,5 +55,5 @@ def evaluate(
         **accuracies(logits, labels),
         "seconds": time.time() - started,
     }
-    write_json(out, metrics)
+    checkpoint.write_json(out, metrics)
     return metrics

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -42,7 +41,7 @@ def pretrain(
     device = configure(runtime)
     dist.init_from_environment(device)
     seed_everything(spec.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint.claim(run_dir, spec)
     rows = load_subset(index, "train", min_frames=spec.sampling.clip.frames)
     dataset = PairDataset(rows, spec.sampling, spec.seed)
     batches = EpochBatches(
@@ -87,7 +86,7 @@ def pretrain(
     }
     if dist.rank() == 0:
         save_encoder(run_dir / "encoder.pt", model.backbone, spec)
-        write_json(run_dir / "metrics.json", metrics)
+        checkpoint.write_json(run_dir / "metrics.json", metrics)
     return metrics
 
 
@@ -129,9 +128,3 @@ def load_encoder(path: Path, expected_hash: str | None = None) -> dict:
             f"but the spec names {expected_hash}"
         )
     return state
-
-
-def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)

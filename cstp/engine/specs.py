@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cstp.sampling.recipe import BaseAugment, ClipSpec, SamplingSpec
+from cstp.sampling.recipe import BaseAugment, ClipSpec, ColorJitter, SamplingSpec
 from cstp.spec import field
 
 PRECISIONS = ("fp32", "bf16")
@@ -105,9 +105,13 @@ class ClassifierSpec:
     dropout: float = field(0.0, "dropout before the linear layer")
 
 
+# The official fine-tuning augmentation: random-resized crop (area 0.2-1), flip, colour jitter
+# with probability 0.3; no grey, blur or rotation jitter.
 FINETUNE_SAMPLING = SamplingSpec(
     clip=ClipSpec(),
-    base=BaseAugment(rotation_jitter=0.0, grayscale_prob=0.0, blur_prob=0.0),
+    base=BaseAugment(
+        rotation_jitter=0.0, grayscale_prob=0.0, blur_prob=0.0, color=ColorJitter(prob=0.3)
+    ),
     fixed_rate=1,
 )
 
@@ -153,3 +157,22 @@ class EvalSpec:
     clips: int = field(10, "evenly spaced clips per test video (logits averaged)")
     crop: float = field(0.875, "centre crop as a fraction of the short side (112 of 128)")
     batch_size: int = field(8, "test videos per batch")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    dataset: str = field("ucf101", "dataset whose train and test videos are encoded")
+    split: int = field(1, "official split")
+    pretrain: str | None = field(None, "hash of the pretraining run; null: random init (scratch)")
+    backbone: BackboneSpec = field(BackboneSpec(), "encoder")
+    clip: ClipSpec = field(ClipSpec(), "clip shape (as in pretraining)")
+    clips: int = field(10, "evenly spaced clips per video, features averaged")
+    crop: float = field(0.875, "centre crop as a fraction of the short side")
+    seed: int = field(0, "seed of the random initialisation when pretrain is null")
+    precision: str = field("fp32", "fp32 or bf16 (CUDA)", choices=("fp32", "bf16"))
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    weight_decay: float = field(1e-3, "L2 penalty of the logistic regression")
+    max_iter: int = field(300, "L-BFGS iterations")

@@ -1,0 +1,97 @@
+"""What is measured on frozen features: nearest-neighbour retrieval recall (`cstp retrieve`) and a
+linear probe (`cstp probe`, a logistic regression). Imports torch only: the commands start fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from cstp.engine import checkpoint
+from cstp.engine.specs import ProbeSpec
+from cstp.errors import CstpError
+from cstp.spec import to_dict
+
+
+def retrieval_recall(
+    queries: torch.Tensor,
+    query_labels: torch.Tensor,
+    gallery: torch.Tensor,
+    gallery_labels: torch.Tensor,
+    ks: tuple[int, ...] = (1, 5, 10, 20, 50),
+    center: bool = False,
+) -> dict[str, float]:
+    """R@k: share of queries with a same-class video among their k nearest gallery videos (cosine).
+
+    `center` subtracts the gallery mean before normalising (CoCLR does, VCOP and RSPNet do not;
+    recorded with every result because the numbers are not comparable otherwise).
+    """
+    if center:
+        mean = gallery.mean(0, keepdim=True)
+        queries, gallery = queries - mean, gallery - mean
+    similarity = F.normalize(queries, dim=1) @ F.normalize(gallery, dim=1).T  # Q x G
+    order = similarity.argsort(dim=1, descending=True)
+    hits = gallery_labels[order] == query_labels[:, None]  # Q x G, ranked
+    return {f"R@{k}": float(hits[:, :k].any(dim=1).float().mean()) for k in ks}
+
+
+def linear_probe(
+    train: torch.Tensor,
+    train_labels: torch.Tensor,
+    test: torch.Tensor,
+    test_labels: torch.Tensor,
+    spec: ProbeSpec = ProbeSpec(),
+) -> dict[str, float]:
+    """Multinomial logistic regression on standardised features (full-batch L-BFGS)."""
+    mean, std = train.mean(0), train.std(0).clamp_min(1e-6)
+    x_train, x_test = (train - mean) / std, (test - mean) / std
+    classes = int(max(train_labels.max(), test_labels.max())) + 1
+    linear = torch.nn.Linear(x_train.shape[1], classes, dtype=torch.float64)
+    torch.nn.init.zeros_(linear.weight)
+    torch.nn.init.zeros_(linear.bias)
+    optimizer = torch.optim.LBFGS(
+        linear.parameters(), max_iter=spec.max_iter, line_search_fn="strong_wolfe"
+    )
+    x_train, x_test = x_train.double(), x_test.double()
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(linear(x_train), train_labels)
+        loss = loss + spec.weight_decay * linear.weight.square().sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        train_acc = (linear(x_train).argmax(1) == train_labels).double().mean()
+        test_acc = (linear(x_test).argmax(1) == test_labels).double().mean()
+    return {"probe_train": float(train_acc), "probe_test": float(test_acc)}
+
+
+def load_features(path: Path) -> dict:
+    data = checkpoint.load(path)
+    if data is None:
+        raise CstpError(f"{path}: no such features file; run cstp features first")
+    return data
+
+
+def retrieve(features: Path, out: Path, center: bool = False) -> dict:
+    data = load_features(features)
+    train, test = data["train"], data["test"]
+    metrics = retrieval_recall(
+        test["features"], test["labels"], train["features"], train["labels"], center=center
+    )
+    result = {"center": center, "queries": len(test["labels"]), "gallery": len(train["labels"])}
+    checkpoint.write_json(out, result | metrics)
+    return result | metrics
+
+
+def probe(features: Path, out: Path, spec: ProbeSpec = ProbeSpec()) -> dict:
+    data = load_features(features)
+    train, test = data["train"], data["test"]
+    metrics = linear_probe(
+        train["features"], train["labels"], test["features"], test["labels"], spec
+    )
+    checkpoint.write_json(out, {"probe": to_dict(spec)} | metrics)
+    return metrics
