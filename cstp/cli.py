@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "cstp.commands.bench",
     "cstp.commands.sampling",
     "cstp.commands.train",
+    "cstp.commands.plan",
 ]
 
 

@@ -237,5 +237,7 @@ def test_bench_decode_prints_rates(clips, capsys):
 def test_bench_decode_refuses_bad_input(tmp_path, capsys):
     assert main(["bench", "decode", "--video", str(tmp_path / "none.avi")]) == 2
     assert capsys.readouterr().err.strip().endswith("none.avi: no such video file")
-    assert main(["bench", "decode", "--video", str(tmp_path), "--clips", "0"]) == 2
-    assert "--clips must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "decode", "--video", str(tmp_path), "--clips", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --clips: '0' is not a positive integer" in capsys.readouterr().err

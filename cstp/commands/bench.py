@@ -6,6 +6,7 @@ import argparse
 import random
 from pathlib import Path
 
+from cstp.commands import args as types
 from cstp.errors import CstpError
 
 
@@ -23,16 +24,13 @@ def register(sub) -> None:
         description="Full sequential decode (frames/s) and random clip reads through the clip "
         "reader (clips/s), with and without a short-side resize.",
     )
-    source = decode.add_mutually_exclusive_group(required=True)
-    source.add_argument("--index", type=Path, help="index csv written by `cstp data scan`")
-    source.add_argument("--video", type=Path, nargs="+", help="video files")
-    decode.add_argument("--clip-frames", type=int, default=16, help="frames per clip (16)")
-    decode.add_argument("--rate", type=int, default=1, help="frames between clip frames (1)")
-    decode.add_argument("--clips", type=int, default=200, help="random clips to read (200)")
-    decode.add_argument("--short-side", type=int, default=128, help="resize target (128)")
-    decode.add_argument("--max-videos", type=int, default=20, help="videos drawn from --index (20)")
-    decode.add_argument("--threads", type=int, default=1, help="torch and FFmpeg threads (1)")
-    decode.add_argument("--seed", type=int, default=0, help="seed for videos and clips (0)")
+    _video_options(decode)
+    count = types.positive_int
+    decode.add_argument("--clip-frames", type=count, default=16, help="frames per clip (16)")
+    decode.add_argument("--rate", type=count, default=1, help="frames between clip frames (1)")
+    decode.add_argument("--clips", type=count, default=200, help="random clips to read (200)")
+    decode.add_argument("--short-side", type=count, default=128, help="resize target (128)")
+    decode.add_argument("--threads", type=count, default=1, help="torch and FFmpeg threads (1)")
     decode.add_argument(
         "--min-seconds", type=float, default=1.0, help="repeat full decodes for this long (1)"
     )
@@ -45,16 +43,12 @@ def register(sub) -> None:
         "STOR labels, base augmentation) on the given videos: planning alone, then decoding "
         "and augmenting both clips.",
     )
-    source = sample.add_mutually_exclusive_group(required=True)
-    source.add_argument("--index", type=Path, help="index csv written by `cstp data scan`")
-    source.add_argument("--video", type=Path, nargs="+", help="video files")
-    sample.add_argument("--clip-frames", type=int, default=16, help="frames per clip (16)")
-    sample.add_argument("--size", type=int, default=112, help="clip side in pixels (112)")
-    sample.add_argument("--short-side", type=int, default=128, help="frames resized to (128)")
-    sample.add_argument("--samples", type=int, default=100, help="pairs to make (100)")
-    sample.add_argument("--max-videos", type=int, default=20, help="videos drawn from --index")
-    sample.add_argument("--threads", type=int, default=1, help="torch threads (1)")
-    sample.add_argument("--seed", type=int, default=0)
+    _video_options(sample)
+    sample.add_argument("--clip-frames", type=count, default=16, help="frames per clip (16)")
+    sample.add_argument("--size", type=count, default=112, help="clip side in pixels (112)")
+    sample.add_argument("--short-side", type=count, default=128, help="frames resized to (128)")
+    sample.add_argument("--samples", type=count, default=100, help="pairs to make (100)")
+    sample.add_argument("--threads", type=count, default=1, help="torch threads (1)")
     sample.set_defaults(func=run_sample)
 
     models = subjects.add_parser(
@@ -91,16 +85,28 @@ def register(sub) -> None:
     train.set_defaults(func=run_train)
 
 
-def run_decode(args: argparse.Namespace) -> int:
-    from cstp.bench import DecodeSetup, cpu_name, measure_decode
+def _video_options(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--index", type=Path, help="index csv written by `cstp data scan`")
+    source.add_argument("--video", type=Path, nargs="+", help="video files")
+    parser.add_argument(
+        "--max-videos", type=types.positive_int, default=20, help="videos drawn from --index (20)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for videos and clips (0)")
 
-    for name in ("clip_frames", "rate", "clips", "short_side", "max_videos", "threads"):
-        if getattr(args, name) < 1:
-            raise CstpError(f"--{name.replace('_', '-')} must be at least 1")
+
+def _videos(args: argparse.Namespace) -> list[Path]:
     videos = args.video or _videos_from_index(args.index, args.max_videos, args.seed)
     for path in videos:
         if not path.is_file():
             raise CstpError(f"{path}: no such video file")
+    return videos
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    from cstp.bench import DecodeSetup, cpu_name, measure_decode
+
+    videos = _videos(args)
     setup = DecodeSetup(
         clip_frames=args.clip_frames,
         rate=args.rate,
@@ -121,13 +127,7 @@ def run_sample(args: argparse.Namespace) -> int:
     from cstp.sampling.recipe import SamplingSpec
     from cstp.spec import from_dict
 
-    for name in ("clip_frames", "size", "short_side", "samples", "max_videos", "threads"):
-        if getattr(args, name) < 1:
-            raise CstpError(f"--{name.replace('_', '-')} must be at least 1")
-    videos = args.video or _videos_from_index(args.index, args.max_videos, args.seed)
-    for path in videos:
-        if not path.is_file():
-            raise CstpError(f"{path}: no such video file")
+    videos = _videos(args)
     spec = from_dict(
         SamplingSpec,
         {

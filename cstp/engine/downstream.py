@@ -14,13 +14,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cstp.data.dataset import ClipDataset, EpochBatches, TestClipsDataset, load_subset
+from cstp.data.dataset import ClipDataset, TestClipsDataset, load_subset
 from cstp.engine import checkpoint
 from cstp.engine import distributed as dist
 from cstp.engine.pretrain import load_encoder, to_input
 from cstp.engine.runtime import Runtime, autocast, configure, prepare_model, seed_everything
 from cstp.engine.specs import DownstreamSpec, EvalSpec
-from cstp.engine.trainer import Trainer, sgd
+from cstp.engine.trainer import Trainer, epoch_loader, sgd
 from cstp.errors import CstpError
 from cstp.models.backbones import build_backbone
 from cstp.models.heads import Classifier
@@ -104,15 +104,7 @@ def finetune(
     train_rows, val_rows = split_validation(rows, spec.val_fraction, spec.seed)
     model = prepare_model(build_classifier(spec, classes, encoder), device, runtime)
     dataset = ClipDataset(train_rows, spec.sampling, spec.seed)
-    batches = EpochBatches(
-        len(dataset), spec.optim.batch_size, spec.seed, dist.rank(), dist.world_size()
-    )
-    loader = DataLoader(
-        dataset,
-        batch_sampler=batches,
-        num_workers=runtime.workers,
-        pin_memory=device.type == "cuda",
-    )
+    loader, batches = epoch_loader(dataset, spec.optim, spec.seed, runtime.workers, device)
     trained = torch.nn.parallel.DistributedDataParallel(model) if dist.is_distributed() else model
     val = _Validation(model, val_rows, spec, device, runtime, run_dir)
 

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
-from cstp.data.dataset import EpochBatches, PairDataset, load_subset
+from cstp.data.dataset import PairDataset, load_subset
 from cstp.engine import checkpoint
 from cstp.engine import distributed as dist
 from cstp.engine.runtime import Runtime, autocast, configure, prepare_model, seed_everything
 from cstp.engine.specs import PretrainSpec
-from cstp.engine.trainer import Trainer, sgd
+from cstp.engine.trainer import Trainer, epoch_loader, sgd
 from cstp.errors import CstpError
 from cstp.models.backbones import build_backbone
 from cstp.models.contrastive import build_scheme
@@ -44,15 +43,7 @@ def pretrain(
     checkpoint.claim(run_dir, spec)
     rows = load_subset(index, "train", min_frames=spec.sampling.clip.frames)
     dataset = PairDataset(rows, spec.sampling, spec.seed)
-    batches = EpochBatches(
-        len(dataset), spec.optim.batch_size, spec.seed, dist.rank(), dist.world_size()
-    )
-    loader = DataLoader(
-        dataset,
-        batch_sampler=batches,
-        num_workers=runtime.workers,
-        pin_memory=device.type == "cuda",
-    )
+    loader, batches = epoch_loader(dataset, spec.optim, spec.seed, runtime.workers, device)
     backbone = build_backbone(spec.backbone.name, spec.backbone.width)
     scheme = build_scheme(spec.contrastive, backbone)
     model = JointModel(backbone, scheme, pretext_classes(spec.sampling), spec.loss)

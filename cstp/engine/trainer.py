@@ -29,6 +29,17 @@ from cstp.errors import CstpError
 log = logging.getLogger(__name__)
 
 
+def epoch_loader(dataset, spec: OptimSpec, seed: int, workers: int, device: torch.device):
+    """A DataLoader drawing (epoch, index) batches in a seeded order, split over processes."""
+    from torch.utils.data import DataLoader
+
+    batches = EpochBatches(len(dataset), spec.batch_size, seed, dist.rank(), dist.world_size())
+    loader = DataLoader(
+        dataset, batch_sampler=batches, num_workers=workers, pin_memory=device.type == "cuda"
+    )
+    return loader, batches
+
+
 def learning_rate(spec: OptimSpec, step: int, steps_per_epoch: int) -> float:
     """The learning rate at optimiser step `step` (0-based)."""
     epoch = step / steps_per_epoch

@@ -1,0 +1,25 @@
+# The CSTP ablation study: `snakemake --cores all results/table2.csv` regenerates Table 2.
+# Experiments are data (config.yaml); every job is a `cstp` command (see docs/workflow.md).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/downstream.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/tables.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_tables(),

@@ -1,0 +1,91 @@
+"""`cstp plan` (cells and unique jobs per table) and `cstp table` (regenerate a table's files)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+
+from cstp.errors import CstpError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    plan = sub.add_parser(
+        "plan",
+        help="how many cells and unique pretrain / fine-tune / evaluate jobs each table needs",
+        description="Expand the tables of a config into cells and unique jobs (equal cells of "
+        "different tables are one job) and print the counts per table and for all of them.",
+    )
+    _config_options(plan)
+    plan.add_argument("tables", nargs="*", help="tables (default: all)")
+    plan.set_defaults(func=run_plan)
+
+    table = sub.add_parser(
+        "table",
+        help="write a regenerated table: CSV, LaTeX and a plot",
+        description="Collect every cell's metrics from the run folders and write "
+        "OUT_DIR/TABLE.csv, OUT_DIR/TABLE.tex and OUT_DIR/TABLE.png.",
+    )
+    table.add_argument("table", help="e.g. table2")
+    _config_options(table)
+    table.add_argument("--out-dir", type=Path, default=Path("results"))
+    table.add_argument("--runs-root", type=Path, default=Path("."), help="where runs/ is")
+    table.set_defaults(func=run_table)
+
+
+def _config_options(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path, default=Path("config.yaml"), help="config file")
+    source.add_argument("--config-json", help="the effective config as JSON (from Snakemake)")
+    parser.add_argument("--preset", help="override the config's preset")
+
+
+def load_plan(args: argparse.Namespace):
+    from cstp.workflow.plan import Plan
+
+    if args.config_json:
+        config = json.loads(args.config_json)
+    else:
+        try:
+            config = yaml.safe_load(args.config.read_text())
+        except FileNotFoundError:
+            raise CstpError(f"{args.config}: no such config file") from None
+    if args.preset:
+        config["preset"] = args.preset
+    return Plan.from_config(config)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    plan = load_plan(args)
+    names = args.tables or list(plan.tables)
+    unknown = [n for n in names if n not in plan.tables]
+    if unknown:
+        raise CstpError(f"{unknown[0]}: no such table; tables: {', '.join(plan.tables)}")
+    rows = {name: plan.counts([name]) for name in names}
+    if len(names) > 1:
+        rows["all"] = plan.counts(names)
+    study = plan.study
+    print(f"preset {study.preset}, seeds {list(study.seeds)}")
+    print(pd.DataFrame(rows).T.to_string())
+    return 0
+
+
+def run_table(args: argparse.Namespace) -> int:
+    from cstp.workflow import latex, plots, tables
+
+    plan = load_plan(args)
+    if args.table not in plan.tables:
+        raise CstpError(f"{args.table}: no such table; tables: {', '.join(plan.tables)}")
+    measured = tables.collect(plan, args.table, args.runs_root)
+    summary = tables.summarize(plan, args.table, measured)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    stem = args.out_dir / args.table
+    summary.to_csv(stem.with_suffix(".csv"), index=False)
+    stem.with_suffix(".tex").write_text(latex.to_latex(plan, args.table, summary))
+    plots.plot(plan, args.table, summary, stem.with_suffix(".png"))
+    print(summary.to_string(index=False))
+    return 0

@@ -1,0 +1,146 @@
+"""The effective study of a config: the chosen preset's datasets and recipes, seeds and tables.
+
+`load_study(config)` checks what a JSON schema cannot (a preset that is not defined, a table
+naming a dataset the preset lacks, a real dataset path that does not exist) and raises CstpError
+with one line naming the key and the value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cstp.data.synth import LAYOUT
+from cstp.errors import CstpError
+
+SYNTH_DIR = Path("data/synth")
+INDEX_DIR = Path("data/index")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    key: str  # name in the preset (ucf101, hmdb51, kinetics400)
+    kind: str  # which official split format it follows
+    label: str  # how tables name it (says "synthetic stand-in" when it is one)
+    split: int
+    root: Path
+    splits: Path
+    synth: str | None = None  # the cstp synth preset that generates it, or None for real data
+
+    @property
+    def name(self) -> str:
+        """Identity in run specs: real datasets by key, synthetic ones by generator preset."""
+        return f"synth-{self.synth}-{self.kind}" if self.synth else self.key
+
+    @property
+    def index(self) -> Path:
+        return INDEX_DIR / f"{self.name}_split{self.split}.csv"
+
+    @property
+    def synth_marker(self) -> Path | None:
+        return SYNTH_DIR / self.synth / self.kind / "synth.json" if self.synth else None
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    title: str
+    plot: str  # bars or line
+    datasets: tuple[str, ...]
+    defaults: dict[str, Any]
+    columns: tuple[dict[str, str], ...]
+    rows: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Study:
+    preset: str
+    seeds: tuple[int, ...]
+    interpretation: dict[str, Any]
+    datasets: dict[str, Dataset]
+    pretrain_on: str
+    settings: dict[str, Any]  # backbone, clip, precision, pretrain, downstream, test, features...
+    tables: dict[str, Table] = field(default_factory=dict)
+
+    def resources(self, kind: str) -> dict[str, Any]:
+        return dict(self.settings.get("resources", {}).get(kind, {}))
+
+
+def load_study(config: dict[str, Any]) -> Study:
+    """The study `config` describes (already validated against the JSON schema)."""
+    preset_name = config.get("preset", "default")
+    presets = config.get("presets", {})
+    if preset_name not in presets:
+        known = ", ".join(sorted(presets))
+        raise CstpError(f"preset: {preset_name!r} is not defined; defined presets: {known}")
+    preset = presets[preset_name]
+    seeds = tuple(config.get("seeds", ()))
+    if not seeds:
+        raise CstpError("seeds: the list is empty; give at least one seed, e.g. seeds: [0]")
+    datasets = {
+        key: _dataset(key, spec, preset.get("synth")) for key, spec in preset["datasets"].items()
+    }
+    if preset["pretrain_on"] not in datasets:
+        raise CstpError(
+            f"presets.{preset_name}.pretrain_on: {preset['pretrain_on']!r} is not one of its "
+            f"datasets ({', '.join(datasets)})"
+        )
+    tables = {name: _table(name, spec) for name, spec in config.get("tables", {}).items()}
+    used = dict.fromkeys([preset["pretrain_on"], *(d for t in tables.values() for d in t.datasets)])
+    for name, table in tables.items():
+        for key in table.datasets:
+            if key not in datasets:
+                raise CstpError(
+                    f"tables.{name}.datasets: {key!r} is not a dataset of preset "
+                    f"{preset_name!r} ({', '.join(datasets)})"
+                )
+    for key in used:
+        _check_paths(datasets[key], f"presets.{preset_name}.datasets.{key}")
+    settings = {k: v for k, v in preset.items() if k not in ("datasets", "pretrain_on", "synth")}
+    return Study(
+        preset=preset_name,
+        seeds=seeds,
+        interpretation=dict(config.get("interpretation", {})),
+        datasets=datasets,
+        pretrain_on=preset["pretrain_on"],
+        settings=settings,
+        tables=tables,
+    )
+
+
+def _dataset(key: str, spec: dict[str, Any], synth: str | None) -> Dataset:
+    kind, split = spec["kind"], spec.get("split", 1)
+    if spec.get("synthetic"):
+        if synth is None or kind not in LAYOUT:
+            raise CstpError(
+                f"datasets.{key}: synthetic datasets need the preset's `synth` (tiny or default) "
+                f"and kind ucf101 or hmdb51, got kind {kind!r}"
+            )
+        videos, splits = LAYOUT[kind]
+        base = SYNTH_DIR / synth / kind
+        return Dataset(key, kind, spec["label"], split, base / videos, base / splits, synth)
+    for needed in ("root", "splits"):
+        if needed not in spec:
+            raise CstpError(f"datasets.{key}: a real dataset needs `{needed}`")
+    return Dataset(key, kind, spec["label"], split, Path(spec["root"]), Path(spec["splits"]))
+
+
+def _check_paths(dataset: Dataset, where: str) -> None:
+    if dataset.synth:
+        return  # generated by the workflow
+    for name, path in (("root", dataset.root), ("splits", dataset.splits)):
+        if not path.exists():
+            raise CstpError(f"{where}.{name}: {path} does not exist")
+
+
+def _table(name: str, spec: dict[str, Any]) -> Table:
+    return Table(
+        name=name,
+        title=spec.get("title", name),
+        plot=spec.get("plot", "bars"),
+        datasets=tuple(spec["datasets"]),
+        defaults=dict(spec.get("defaults", {})),
+        columns=tuple(spec["columns"]),
+        rows=tuple(spec["rows"]),
+    )

@@ -1,0 +1,272 @@
+"""The Snakemake workflow: job counts per table, shared cells, config errors, the Slurm profile,
+and a real end-to-end run of one table on the smoke preset."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cstp.workflow.plan import Plan
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def snakemake(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", *args]
+    result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def job_stats(target: str, *extra: str) -> dict[str, int]:
+    out = snakemake(
+        target,
+        "--dry-run",
+        "--forceall",
+        "--nolock",
+        "--cores",
+        "1",
+        "--config",
+        "preset=smoke",
+        *extra,
+        "--quiet",
+        "rules",
+    ).stdout
+    table = out.split("Job stats:")[1]
+    return {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+EXPECTED = {  # pretrain, finetune (= evaluate), features, from the paper's tables
+    "table1": (7, 11, 8),
+    "table2": (15, 32, 32),
+    "table3": (16, 32, 32),
+    "table4": (6, 12, 12),
+    "table5": (3, 4, 4),
+}
+
+
+@pytest.mark.parametrize("table", sorted(EXPECTED))
+def test_dry_run_job_counts_per_table(table):
+    stats = job_stats(f"results/{table}.csv")
+    pretrain, finetune, features = EXPECTED[table]
+    datasets = len(CONFIG["tables"][table]["datasets"])
+    assert stats["pretrain"] == pretrain
+    assert stats["finetune"] == stats["evaluate"] == finetune
+    assert stats["features"] == features
+    assert stats["synth"] == stats["scan"] == datasets
+    assert stats["table"] == 1
+
+
+def test_all_tables_share_equal_cells():
+    stats = job_stats("all")
+    # 47 cells pretrain, 9 of them repeat another cell: 38 distinct runs (paper-tables note).
+    assert stats["pretrain"] == 38
+    assert stats["finetune"] == 75 and stats["table"] == 5
+    counts = Plan.from_config(CONFIG).counts(sorted(EXPECTED))
+    assert counts["cells_that_pretrain"] == 47 and counts["pretrain"] == 38
+
+
+def _runs(plan, table, exp, dataset="ucf101"):
+    for entry in plan.tables[table]:
+        if entry.cell.exp == str(exp) and entry.dataset.key == dataset:
+            return entry.pretrain, entry.downstream, entry.features
+    raise KeyError((table, exp))
+
+
+def test_equal_cells_of_different_tables_are_one_job():
+    plan = Plan.from_config(CONFIG)
+    same = [
+        (("table1", 4), ("table2", 1)),  # scratch with Base + PB + Rot augmentation
+        (("table1", 6), ("table2", 3)),
+        (("table1", 8), ("table2", 4)),
+        (("table1", 11), ("table2", 5)),
+        (("table2", 5), ("table4", 5)),
+        (("table1", 1), ("table5", "baseline")),
+        (("table1", 9), ("table5", "both")),
+        (("table2", 16), ("table3", "BYOL-4")),
+    ]
+    for a, b in same:
+        assert _runs(plan, *a) == _runs(plan, *b), (a, b)
+    assert _runs(plan, "table2", 5, "hmdb51") == _runs(plan, "table4", 5, "hmdb51")
+    # A pretraining run is shared by the datasets that fine-tune from it.
+    assert _runs(plan, "table2", 16)[0] == _runs(plan, "table2", 16, "hmdb51")[0]
+    assert _runs(plan, "table2", 16)[1] != _runs(plan, "table2", 16, "hmdb51")[1]
+    assert _runs(plan, "table1", 5) != _runs(plan, "table1", 6)
+
+
+def test_several_seeds_multiply_the_runs():
+    plan = Plan.from_config({**CONFIG, "seeds": [0, 1, 2]})
+    assert plan.counts(["table2"])["pretrain"] == 45
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            {"preset": "nope"},
+            "preset: 'nope' is not defined; defined presets: default, paper, smoke",
+        ),
+        ({"seeds": []}, "[] should be non-empty"),
+        (
+            {
+                "tables": {
+                    "table9": {
+                        "datasets": ["ucf101"],
+                        "columns": [{"name": "x", "show": "base"}],
+                        "rows": [{"exp": 1, "contrastive": "swav"}],
+                    }
+                }
+            },
+            "'swav' is not one of ['none', 'simclr', 'moco', 'byol', 'simsiam']",
+        ),
+        (
+            {
+                "presets": {
+                    **CONFIG["presets"],
+                    "smoke": {**CONFIG["presets"]["smoke"], "backbone": {"name": "vit"}},
+                },
+                "preset": "smoke",
+            },
+            "'vit' is not one of ['c3d', 'r2plus1d_10', 'r2plus1d_18', 'r3d_18', 's3d_g']",
+        ),
+        ({"preset": "paper"}, "presets.paper.datasets.ucf101.root: /data/UCF-101 does not exist"),
+        ({"colour": 1}, "Additional properties are not allowed ('colour' was unexpected)"),
+    ],
+)
+def test_bad_config_stops_before_any_job_and_says_why(override, message, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({**CONFIG, **override}))
+    result = snakemake("-n", "--nolock", "--configfile", str(config), "--cores", "1", check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert "Job stats" not in result.stdout
+
+
+def test_slurm_profile_gives_training_rules_a_gpu():
+    out = snakemake(
+        "-n", "--nolock", "--profile", "slurm", "results/table5.csv", "--config", "preset=smoke"
+    ).stdout
+    blocks = re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", out, flags=re.M | re.S)
+    resources = {rule: re.search(r"resources: (.*)", body).group(1) for rule, body in blocks}
+    assert "gpu=1" in resources["pretrain"] and "gpu=1" in resources["finetune"]
+    for rule in ("evaluate", "features", "scan", "synth", "table"):
+        assert "gpu=" not in resources[rule], rule
+    assert "--signal=USR1@300" in resources["pretrain"]
+
+
+def test_lint_and_formatting_are_clean():
+    for command in (
+        [sys.executable, "-m", "ruff", "check", "."],
+        [sys.executable, "-m", "ruff", "format", "--check", "."],
+        [str(Path(sys.executable).parent / "snakefmt"), "--check", "."],
+    ):
+        result = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True)
+        assert result.returncode == 0, f"{command}:\n{result.stdout}{result.stderr}"
+    lint = snakemake("--lint", "--nolock", check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    """Table 5 (4 cells) really run on the smoke preset, in a scratch copy of the workflow."""
+    work = tmp_path_factory.mktemp("workflow")
+    for name in ("Snakefile", "workflow", "config.yaml", "environment.yml", "cstp"):
+        (work / name).symlink_to(ROOT / name)
+    snakemake("--cores", "2", "results/table5.csv", "--config", "preset=smoke", cwd=work)
+    return work
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_csv_latex_and_plot(smoke_run):
+    import pandas as pd
+
+    table = pd.read_csv(smoke_run / "results" / "table5.csv")
+    assert list(table["Exp."]) == ["baseline", "spatial", "temporal", "both"]
+    label = "UCF-101 (synthetic stand-in, tiny)"
+    assert list(table[f"{label}: paper"]) == [60.3, 67.8, 66.5, 69.6]
+    assert table[f"{label}: ours"].between(0, 100).all()
+    assert (
+        table[f"{label}: ours - paper"]
+        == (table[f"{label}: ours"] - table[f"{label}: paper"]).round(1)
+    ).all()
+    assert list(table["Spatial Overlap rate Prediction"]) == ["✗", "✓", "✗", "✓"]
+    assert table["pretrain run"].iloc[0] == "scratch"
+    assert (smoke_run / "results" / "table5.png").read_bytes()[:4] == b"\x89PNG"
+    tex = (smoke_run / "results" / "table5.tex").read_text()
+    assert "\\toprule" in tex and "\\checkmark" in tex and "synthetic stand-in" in tex
+
+
+@pytest.mark.slow
+def test_regenerated_latex_compiles(smoke_run, tmp_path):
+    from cstp.workflow.latex import standalone
+
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed (.ci/run installs it)")
+    document = tmp_path / "table.tex"
+    document.write_text(standalone((smoke_run / "results" / "table5.tex").read_text()))
+    result = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", document.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert (tmp_path / "table.pdf").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_report_holds_the_tables_and_plots(smoke_run):
+    snakemake(
+        "results/table5.csv", "--config", "preset=smoke", "--report", "report.html", cwd=smoke_run
+    )
+    report = (smoke_run / "report.html").read_text()
+    assert "table5.png" in report and "table5.csv" in report
+    assert "synthetic stand-ins" in report
+
+
+@pytest.mark.slow
+def test_a_rerun_after_a_failure_redoes_only_what_is_missing(smoke_run):
+    assert (
+        "Nothing to be done"
+        in snakemake(
+            "-n", "--cores", "1", "results/table5.csv", "--config", "preset=smoke", cwd=smoke_run
+        ).stdout
+    )
+    # As after a job failed: its output and the table are missing, every other result is there.
+    victim = next((smoke_run / "runs" / "downstream").glob("*/test.json"))
+    victim.unlink()
+    for made in (smoke_run / "results").glob("table5.*"):
+        made.unlink()
+    stats = snakemake(
+        "-n",
+        "--cores",
+        "1",
+        "results/table5.csv",
+        "--config",
+        "preset=smoke",
+        "--quiet",
+        "rules",
+        cwd=smoke_run,
+    ).stdout
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", stats.split("Job stats:")[1], flags=re.M))
+    assert counts == {"evaluate": "1", "table": "1", "total": "2"}
+
+
+def test_finetune_augment_switch():
+    def augment(rule, table, exp):
+        plan = Plan.from_config({**CONFIG, "interpretation": {"finetune_augment": rule}})
+        downstream = plan.run("downstream", _runs(plan, table, exp)[1]).spec
+        return downstream.sampling.augment.playback_rate, downstream.sampling.augment.rotation
+
+    assert augment("scratch_only", "table2", 16) == (False, False)
+    assert augment("row", "table2", 16) == (True, True)
+    assert augment("scratch_only", "table2", 1) == (True, True)  # from scratch: its recipe
+    assert augment("row", "table1", 5) == (True, False)

@@ -1,0 +1,35 @@
+# The regenerated tables: CSV, booktabs LaTeX and a plot per table, in the report.
+
+
+rule table:
+    input:
+        table_inputs,
+        TABLE_CODE,
+    output:
+        csv=report(
+            "results/{table}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "{table}", "file": "csv"},
+        ),
+        tex="results/{table}.tex",
+        png=report(
+            "results/{table}.png",
+            caption="../report/plot.rst",
+            category="Tables",
+            labels={"table": "{table}", "file": "plot"},
+        ),
+    log:
+        "logs/table/{table}.log",
+    benchmark:
+        "benchmarks/table/{table}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        config=CONFIG_JSON,
+    shell:
+        "cstp table {wildcards.table} --config-json {params.config:q} --out-dir results > {log} 2>&1"
