@@ -1,11 +1,16 @@
 """Data parallelism on CPU (gloo, two processes) gives the gradients of one process on the batch."""
 
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+import yaml
 
 from cstp.engine.specs import ContrastiveSpec, LossWeights
 from cstp.models.backbones import build_backbone
@@ -73,3 +78,40 @@ def test_two_gloo_processes_match_one_process_on_the_whole_batch(scheme, tmp_pat
     assert got.keys() == expected.keys()
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=1e-4, atol=1e-6, msg=key)
+
+
+@pytest.mark.slow
+def test_cstp_pretrain_runs_under_torchrun(synth_index, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "backbone": {"name": "r2plus1d_10", "width": 0.125},
+                "sampling": {"clip": {"frames": 4, "size": 16}, "pretext": {"rotation": True}},
+                "contrastive": {"scheme": "simclr", "proj_hidden": 16, "proj_dim": 8},
+                "optim": {"epochs": 1, "batch_size": 4, "warmup_epochs": 0},
+            }
+        )
+    )
+    bin_dir = Path(sys.executable).parent
+    command = [
+        str(bin_dir / "torchrun"),
+        "--nproc-per-node",
+        "2",
+        str(bin_dir / "cstp"),
+        "pretrain",
+        "--spec",
+        str(spec),
+        "--index",
+        str(synth_index),
+        "--out",
+        str(tmp_path / "run"),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["processes"] == 2 and (tmp_path / "run" / "encoder.pt").exists()

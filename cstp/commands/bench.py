@@ -18,6 +18,11 @@ def register(sub) -> None:
         "default so that numbers are comparable across machines.",
     )
     subjects = bench.add_subparsers(dest="subject", metavar="SUBJECT", required=True)
+    _register_data(subjects)
+    _register_models(subjects)
+
+
+def _register_data(subjects) -> None:
     decode = subjects.add_parser(
         "decode",
         help="video decoding: full decode and random clip reads",
@@ -51,6 +56,8 @@ def register(sub) -> None:
     sample.add_argument("--threads", type=count, default=1, help="torch threads (1)")
     sample.set_defaults(func=run_sample)
 
+
+def _register_models(subjects) -> None:
     models = subjects.add_parser(
         "models",
         help="parameters and forward GFLOPs per clip of every backbone",

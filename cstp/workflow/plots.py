@@ -66,8 +66,8 @@ def _bars(ax, summary: pd.DataFrame, label: str) -> None:
     ax.set_xticks(x, [f"Exp {e}" for e in summary["Exp."]], rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("ours: top-1 (%)")
     paper_ax.set_ylabel("paper: top-1 (%)")
-    _set_limits(ax, np.concatenate([ours, probe]))
-    _set_limits(paper_ax, paper)
+    _set_limits(ax, np.concatenate([ours, probe]), from_zero=True)
+    _set_limits(paper_ax, paper, from_zero=True)
     handles = ax.get_legend_handles_labels()[0] + paper_ax.get_legend_handles_labels()[0]
     ax.legend(handles=handles, fontsize=7, loc="upper left", ncols=3)
 
@@ -89,9 +89,11 @@ def _line(ax, x: np.ndarray, summary: pd.DataFrame, label: str, name: str) -> No
     ax.legend(handles=handles, fontsize=7, loc="lower right")
 
 
-def _set_limits(ax, values: np.ndarray) -> None:
+def _set_limits(ax, values: np.ndarray, from_zero: bool = False) -> None:
+    # Bars start at zero (their length is the value); lines may zoom in on their range.
     finite = values[np.isfinite(values)]
     if finite.size:
         low, high = finite.min(), finite.max()
         pad = max(2.0, 0.15 * (high - low))
-        ax.set_ylim(max(0.0, low - pad), min(100.0, high + pad))
+        bottom = 0.0 if from_zero else max(0.0, low - pad)
+        ax.set_ylim(bottom, min(100.0, high + pad))
