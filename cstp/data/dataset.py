@@ -55,7 +55,7 @@ class ReaderSource:
         self.reader = VideoReader(path, num_frames=num_frames)
         self.short_side = short_side
         w, h = self.reader.width, self.reader.height
-        self.width, self.height = (w, h) if short_side is None else _resized(w, h, short_side)
+        self.width, self.height = (w, h) if short_side is None else resized_size(w, h, short_side)
 
     def __enter__(self) -> ReaderSource:
         return self
@@ -72,8 +72,8 @@ class ReaderSource:
         return self.reader.read([min(i, last) for i in indices], short_side=self.short_side)
 
 
-def _resized(width: int, height: int, short_side: int) -> tuple[int, int]:
-    # The same rounding as torchvision's resize to a single size.
+def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """Frame size after a short-side resize, rounded as torchvision's resize to one size."""
     if width <= height:
         return short_side, int(short_side * height / width)
     return int(short_side * width / height), short_side

@@ -166,14 +166,18 @@ class _Validation:
         self.model, self.spec, self.device, self.runtime = model, spec, device, runtime
         self.dataset = TestClipsDataset(rows, spec.sampling, spec.val_clips, EvalSpec().crop)
         self.best_path = run_dir / "state" / "best.pt"
+        self.best: float | None = None  # read from best.pt once, so a resumed run knows it
 
     def after_epoch(self, epoch: int) -> dict[str, float]:
         logits, labels = predict(
             self.model, self.dataset, self.device, self.spec.precision, self.runtime.workers
         )
         accuracy = float((logits.mean(1).argmax(1) == labels).float().mean())
-        best = checkpoint.load(self.best_path)
-        if dist.rank() == 0 and (best is None or accuracy > best["accuracy"]):
+        if self.best is None:
+            saved = checkpoint.load(self.best_path)
+            self.best = -1.0 if saved is None else saved["accuracy"]
+        if dist.rank() == 0 and accuracy > self.best:
+            self.best = accuracy
             state = {k: v.cpu() for k, v in self.model.state_dict().items()}
             checkpoint.save_atomic(
                 {"model": state, "accuracy": accuracy, "epoch": epoch + 1}, self.best_path

@@ -9,8 +9,9 @@ import torch
 
 from cstp.data.dataset import TestClipsDataset, load_subset
 from cstp.engine import checkpoint
-from cstp.engine.pretrain import load_encoder, to_input
-from cstp.engine.runtime import Runtime, autocast, configure, seed_everything
+from cstp.engine.downstream import predict
+from cstp.engine.pretrain import load_encoder
+from cstp.engine.runtime import Runtime, configure, seed_everything
 from cstp.engine.specs import FeatureSpec
 from cstp.errors import CstpError
 from cstp.models.backbones import build_backbone
@@ -37,15 +38,9 @@ def extract(
     for subset in ("train", "test"):
         rows = load_subset(index, subset)
         dataset = TestClipsDataset(rows, sampling, spec.clips, spec.crop)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=8, num_workers=runtime.workers)
-        features = []
-        for clips, _, _ in loader:
-            b, n = clips.shape[:2]
-            with autocast(device, spec.precision):
-                h = backbone(to_input(clips.flatten(0, 1), device))
-            features.append(h.float().cpu().view(b, n, -1).mean(1))  # videos x D
+        per_clip, _ = predict(backbone, dataset, device, spec.precision, runtime.workers)
         result[subset] = {
-            "features": torch.cat(features),
+            "features": per_clip.mean(1),  # videos x D
             "labels": torch.tensor(rows["label"].to_numpy()),
             "videos": rows["video"].tolist(),
         }

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cstp.data.dataset import PairDataset, load_subset
+from cstp.data.dataset import PairDataset, load_subset, resized_size
 from cstp.engine import checkpoint
 from cstp.engine import distributed as dist
 from cstp.engine.runtime import Runtime, autocast, configure, prepare_model, seed_everything
@@ -90,8 +90,7 @@ def label_histogram(rows, spec: PretrainSpec, epochs: int = 1) -> dict:
         for i, row in enumerate(rows.itertuples()):
             width, height = int(row.width), int(row.height)
             if short is not None:
-                scale = short / min(width, height)
-                width, height = max(short, int(width * scale)), max(short, int(height * scale))
+                width, height = resized_size(width, height, short)
             rng = np.random.default_rng([spec.seed, epoch, i])
             histogram.add(plan_pair(spec.sampling, rng, int(row.frames), width, height))
     return histogram.to_dict()
