@@ -111,8 +111,8 @@ def measure_pairs(videos: list[Path], spec, samples: int, threads: int = 1, seed
     """
     import numpy as np
 
-    from cstp.data.dataset import ReaderSource
     from cstp.data.video import probe
+    from cstp.sampling.datasets import ReaderSource
     from cstp.sampling.pairs import plan_pair
     from cstp.sampling.sample import PairSampler
 
@@ -173,10 +173,10 @@ TRAIN_MODES = {
 def measure_train(setup: TrainSetup, modes: list[str]) -> pd.DataFrame:
     """Pairs (two clips each) and clips per second of full training steps, per numeric mode."""
     from cstp.engine.runtime import Runtime, autocast
-    from cstp.engine.specs import ContrastiveSpec, LossWeights
     from cstp.models.backbones import build_backbone
     from cstp.models.contrastive import build_scheme
     from cstp.models.joint import JointModel
+    from cstp.specs.train import ContrastiveSpec, LossWeights
 
     torch.set_num_threads(setup.threads)
     device = Runtime(device=setup.device).torch_device()

@@ -17,7 +17,11 @@ COMMAND_MODULES = [
     "cstp.commands.data",
     "cstp.commands.bench",
     "cstp.commands.sampling",
-    "cstp.commands.train",
+    "cstp.commands.pretrain",
+    "cstp.commands.finetune",
+    "cstp.commands.evaluate",
+    "cstp.commands.features",
+    "cstp.commands.code",
     "cstp.commands.plan",
 ]
 
@@ -37,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the job logs' first line
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

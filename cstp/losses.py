@@ -1,8 +1,8 @@
 """The loss terms of CSTP as pure functions of tensors, each tested against a hand computation.
 
 Contrastive: `info_nce` (SimCLR, paper Eq. 1), `moco_infonce` (MoCo), `byol_loss` (BYOL, Eq. 3),
-`simsiam_loss` (SimSiam). Pretext: cross-entropy on the heads' logits (Eq. 4); the weighted sum of
-all terms (Eq. 5) is `joint_loss`.
+`simsiam_loss` (SimSiam). Pretext (Eq. 4): `per_clip_pretext_loss` (playback rate, rotation) and
+`pair_pretext_loss` (STOR); the weighted sum of all terms (Eq. 5) is `joint_loss`.
 """
 
 from __future__ import annotations
@@ -59,6 +59,23 @@ def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 def simsiam_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """SimSiam's negative cosine similarity with a stop-gradient on z, mean over N."""
     return -F.cosine_similarity(p, z.detach(), dim=1).mean()
+
+
+def per_clip_pretext_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """A per-clip pretext task (playback rate, rotation): cross-entropy of each clip, summed over
+    the two clips of a pair, as the official code does (interpretation L2).
+
+    logits: 2 x N x K (clip 1, clip 2), targets: 2 x N.
+    """
+    return F.cross_entropy(logits[0], targets[0]) + F.cross_entropy(logits[1], targets[1])
+
+
+def pair_pretext_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """A pair pretext task (spatial or temporal overlap rate): cross-entropy, mean over N.
+
+    logits: N x K from the features of both clips, targets: N.
+    """
+    return F.cross_entropy(logits, targets)
 
 
 def joint_loss(

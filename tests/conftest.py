@@ -228,8 +228,9 @@ def media() -> SimpleNamespace:
 @pytest.fixture(scope="session")
 def synth_index(tmp_path_factory) -> Path:
     """The tiny synthetic UCF-101-like dataset, generated and scanned with --probe: index csv."""
+    from cstp.data.generate import generate
     from cstp.data.scan import scan, write_index
-    from cstp.data.synth import PRESETS, generate
+    from cstp.data.synth import PRESETS
 
     out = tmp_path_factory.mktemp("synth")
     generate(out, PRESETS["tiny"], ["ucf101"], workers=1, progress=False)

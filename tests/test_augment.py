@@ -5,7 +5,7 @@ import torch
 
 from cstp.sampling.augment import ClipAugment, draw_augment, render_clip
 from cstp.sampling.geometry import Box
-from cstp.sampling.recipe import BaseAugment
+from cstp.specs.sampling import BaseAugment
 
 
 def _coordinate_video(frames=4, height=48, width=64) -> torch.Tensor:

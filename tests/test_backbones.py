@@ -218,3 +218,9 @@ def test_profile_table_has_a_row_per_backbone_in_order():
     # C3D's pools divide 16 and 8 frames evenly, so half the frames is exactly half the cost.
     half = profile_backbone("c3d", 0.25, 8, 32)["gflops"]
     assert half == pytest.approx(table.loc[1, "gflops"] / 2, rel=1e-9)
+
+
+def test_the_specs_allow_exactly_the_backbones_there_are():
+    from cstp.specs.train import BACKBONES as ALLOWED
+
+    assert sorted(ALLOWED) == NAMES

@@ -12,10 +12,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import yaml
 
-from cstp.engine.specs import ContrastiveSpec, LossWeights
 from cstp.models.backbones import build_backbone
 from cstp.models.contrastive import build_scheme
 from cstp.models.joint import JointModel
+from cstp.specs.train import ContrastiveSpec, LossWeights
 
 N, WORLD = 4, 2
 CLASSES = {"rotation": 4, "stor_spatial": 5}

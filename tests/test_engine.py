@@ -3,19 +3,21 @@
 import json
 import signal
 
+import pandas as pd
 import pytest
 import torch
 
-from cstp.engine.downstream import finetune, split_validation, video_group
 from cstp.engine.evaluate import accuracies, evaluate
 from cstp.engine.features import extract
+from cstp.engine.finetune import finetune, split_validation, video_group
 from cstp.engine.pretrain import pretrain
 from cstp.engine.probe import linear_probe, retrieval_recall, retrieve
 from cstp.engine.runtime import Runtime
-from cstp.engine.specs import DownstreamSpec, EvalSpec, FeatureSpec, OptimSpec, PretrainSpec
 from cstp.engine.trainer import Interrupted, NonFiniteLoss, learning_rate
 from cstp.errors import CstpError
-from cstp.spec import from_dict, spec_hash
+from cstp.specs.base import from_dict, spec_hash
+from cstp.specs.measure import EvalClips, EvaluateSpec, FeatureSpec, RetrievalSpec
+from cstp.specs.train import FinetuneSpec, OptimSpec, PretrainSpec
 
 CPU = Runtime(device="cpu", threads=1)
 TINY = {"name": "r2plus1d_10", "width": 0.125}
@@ -38,7 +40,7 @@ def pretrain_spec(scheme="byol", epochs=2, **pretext):
     )
 
 
-def downstream_spec(pretrained=None, epochs=2, **extra):
+def finetune_spec(pretrained=None, epochs=2, **extra):
     data = {
         "pretrain": pretrained,
         "backbone": TINY,
@@ -47,7 +49,7 @@ def downstream_spec(pretrained=None, epochs=2, **extra):
         "val_fraction": 0.3,
         "val_clips": 2,
     }
-    return from_dict(DownstreamSpec, data | extra)
+    return from_dict(FinetuneSpec, data | extra)
 
 
 def test_pretrain_finetune_evaluate_retrieve_probe(synth_index, tmp_path):
@@ -59,28 +61,39 @@ def test_pretrain_finetune_evaluate_retrieve_probe(synth_index, tmp_path):
     assert sum(pre["labels"]["stor_spatial"].values()) == pre["videos"]
     assert (tmp_path / "pre" / "metrics.csv").read_text().count("\n") == 3  # header + 2 epochs
 
-    down = downstream_spec(spec_hash(spec))
+    down = finetune_spec(spec_hash(spec))
     fine = finetune(down, synth_index, tmp_path / "ft", tmp_path / "pre" / "encoder.pt", CPU)
     assert fine["selection"] == "best_val" and 1 <= fine["selected_epoch"] <= 2
     assert fine["videos"]["val"] > 0 and fine["classes"] == 4
 
-    test = evaluate(tmp_path / "ft", synth_index, tmp_path / "test.json", EvalSpec(clips=3), CPU)
-    assert 0 <= test["top1_video"] <= 1 and test["videos"] > 0
-    assert json.loads((tmp_path / "test.json").read_text())["top1_clip"] == test["top1_clip"]
+    test_spec = EvaluateSpec(finetune=spec_hash(down), test=EvalClips(clips=3))
+    test = evaluate(test_spec, tmp_path / "ft" / "model.pt", synth_index, tmp_path / "ev", CPU)
+    videos = (pd.read_csv(synth_index)["subset"] == "test").sum()
+    assert test["videos"] == videos and test["clips_per_video"] == 3
+    assert (test["top1_video"] * videos) == pytest.approx(round(test["top1_video"] * videos))
+    assert (
+        json.loads((tmp_path / "ev" / "metrics.json").read_text())["top1_clip"] == test["top1_clip"]
+    )
+    other = EvaluateSpec(finetune="0123456789")
+    with pytest.raises(CstpError, match="model of fine-tuning run"):
+        evaluate(other, tmp_path / "ft" / "model.pt", synth_index, tmp_path / "ev2", CPU)
 
     features = FeatureSpec(
-        pretrain=spec_hash(spec), backbone=down.backbone, clips=2, clip=down.sampling.clip
+        pretrain=spec_hash(spec),
+        backbone=down.backbone,
+        views=EvalClips(clips=2),
+        clip=down.sampling.clip,
     )
     data = extract(features, synth_index, tmp_path / "f.pt", tmp_path / "pre" / "encoder.pt", CPU)
     assert data["train"]["features"].shape[1] == 64  # r2plus1d_10 at width 1/8
-    recall = retrieve(tmp_path / "f.pt", tmp_path / "r.json")
-    assert recall["R@1"] <= recall["R@5"] <= recall["R@50"] == 1.0
+    recall = retrieve(tmp_path / "f.pt", tmp_path / "r.json", RetrievalSpec(ks=(1, 5, 500)))
+    assert recall["R@1"] <= recall["R@5"] <= recall["R@500"] == 1.0  # 500: the whole gallery
 
 
 def test_encoder_of_another_run_is_refused(synth_index, tmp_path):
     spec = pretrain_spec("simsiam", epochs=1)
     pretrain(spec, synth_index, tmp_path / "pre", CPU)
-    wrong = downstream_spec("0123456789")
+    wrong = finetune_spec("0123456789")
     with pytest.raises(CstpError, match="encoder of pretraining run"):
         finetune(wrong, synth_index, tmp_path / "ft", tmp_path / "pre" / "encoder.pt", CPU)
 
@@ -132,7 +145,7 @@ def test_a_killed_and_resumed_pretraining_ends_bit_for_bit_equal(synth_index, tm
 
 
 def test_a_killed_and_resumed_finetune_ends_equal(synth_index, tmp_path):
-    spec = downstream_spec(None, epochs=3)
+    spec = finetune_spec(None, epochs=3)
     whole = finetune(spec, synth_index, tmp_path / "whole", None, CPU)
     with pytest.raises(Interrupted):
         finetune(spec, synth_index, tmp_path / "killed", None, CPU, hooks=(_kill_at(4),))
@@ -153,13 +166,13 @@ def test_non_finite_loss_names_epoch_step_and_term(synth_index, tmp_path):
 
 
 def _plain(spec):
-    from cstp.spec import to_dict
+    from cstp.specs.base import to_dict
 
     return to_dict(spec)
 
 
 def test_linear_mode_freezes_the_backbone_and_its_statistics(synth_index, tmp_path):
-    spec = downstream_spec(None, epochs=1, mode="linear", selection="last", val_fraction=0.0)
+    spec = finetune_spec(None, epochs=1, mode="linear", selection="last", val_fraction=0.0)
     finetune(spec, synth_index, tmp_path, None, CPU)
     model = torch.load(tmp_path / "model.pt", weights_only=False)["model"]
     from cstp.models.backbones import build_backbone
@@ -201,8 +214,14 @@ def test_retrieval_recall_on_a_hand_made_feature_set():
     # Query 1: ranked 2 (class 1) -> hit at 1.
     recall = retrieval_recall(queries, query_labels, gallery, gallery_labels, ks=(1, 2))
     assert recall == {"R@1": 0.5, "R@2": 1.0}
-    centred = retrieval_recall(queries, query_labels, gallery, gallery_labels, (1,), True)
-    assert set(centred) == {"R@1"}
+    gallery = torch.tensor([[2.0, 0.0], [0.0, 2.0], [1.0, 1.4]])
+    gallery_labels = torch.tensor([0, 1, 2])
+    query = torch.tensor([[1.2, 1.0]])
+    # Uncentred, the nearest by angle is gallery 2 (1.0, 1.4). The gallery mean is (1.0, 1.13);
+    # centred, the query is (0.2, -0.13) and gallery 0 is (1.0, -1.13): the nearest is gallery 0.
+    plain = retrieval_recall(query, torch.tensor([0]), gallery, gallery_labels, ks=(1,))
+    centred = retrieval_recall(query, torch.tensor([0]), gallery, gallery_labels, (1,), True)
+    assert plain == {"R@1": 0.0} and centred == {"R@1": 1.0}
 
 
 def test_linear_probe_separates_separable_features():

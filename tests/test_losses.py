@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from cstp import losses
-from cstp.engine.specs import ContrastiveSpec, LossWeights
 from cstp.models.contrastive import BYOL, MoCo, SimSiam, build_scheme
+from cstp.models.joint import TASKS, term_weights
+from cstp.specs.train import ContrastiveSpec, LossWeights
 
 
 def test_info_nce_by_hand():
@@ -65,8 +66,32 @@ def test_joint_loss_weights_and_drops_terms():
 
 
 def test_stor_weights_multiply_lambda_and_l():
-    weights = LossWeights(stor=0.5, stor_spatial=2.0, stor_temporal=4.0).per_term()
+    weights = term_weights(LossWeights(stor=0.5, stor_spatial=2.0, stor_temporal=4.0))
     assert weights["stor_spatial"] == 1.0 and weights["stor_temporal"] == 2.0
+
+
+def test_per_clip_pretext_loss_sums_the_two_clips_cross_entropies():
+    # Clip 1 gives class 1 probability 3/4; clip 2 gives class 0 probability 1/2.
+    logits = torch.log(torch.tensor([[[1.0, 3.0]], [[1.0, 1.0]]]))  # 2 clips x N=1 x K=2
+    targets = torch.tensor([[1], [0]])
+    expected = -math.log(3 / 4) - math.log(1 / 2)
+    assert losses.per_clip_pretext_loss(logits, targets).item() == pytest.approx(expected)
+
+
+def test_pair_pretext_loss_is_the_mean_cross_entropy_over_pairs():
+    logits = torch.log(torch.tensor([[1.0, 1.0, 2.0], [4.0, 3.0, 1.0]]))  # N=2 x K=3
+    targets = torch.tensor([2, 1])
+    expected = (-math.log(2 / 4) - math.log(3 / 8)) / 2
+    assert losses.pair_pretext_loss(logits, targets).item() == pytest.approx(expected)
+
+
+def test_pretext_tasks_read_labels_per_clip_or_per_pair():
+    rotation = torch.tensor([[0, 3], [1, 2]])  # N x 2: one rotation per clip
+    assert TASKS["rotation"].targets(rotation).tolist() == [[0, 1], [3, 2]]
+    rate = torch.tensor([2, 0])  # both clips play at one rate
+    assert TASKS["playback_rate"].targets(rate).tolist() == [[2, 0], [2, 0]]
+    assert TASKS["stor_spatial"].targets(rate) is rate
+    assert [TASKS[t].per_clip for t in sorted(TASKS)] == [True, True, False, False]
 
 
 class _Tiny(torch.nn.Module):

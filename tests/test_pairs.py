@@ -5,8 +5,8 @@ import pytest
 
 from cstp.sampling import geometry as geo
 from cstp.sampling.pairs import VideoTooShort, allowed_rates, plan_pair
-from cstp.sampling.recipe import Pretext, SamplingSpec, StorSpec, Transformations
-from cstp.spec import from_dict
+from cstp.specs.base import from_dict
+from cstp.specs.sampling import Pretext, SamplingSpec, StorSpec, Transformations
 
 # Upper 0.1% points of the chi-square distribution, by degrees of freedom.
 CHI2_999 = {1: 10.83, 2: 13.82, 3: 16.27, 4: 18.47, 5: 20.52, 6: 22.46}

@@ -4,8 +4,8 @@ import numpy as np
 import torch
 
 from cstp.data.source import ArrayVideo
-from cstp.sampling.recipe import ClipSpec, Pretext, SamplingSpec, Transformations
 from cstp.sampling.sample import LabelHistogram, PairSampler, pretext_classes
+from cstp.specs.sampling import ClipSpec, Pretext, SamplingSpec, Transformations
 
 
 def _video(frames=120, height=48, width=64) -> ArrayVideo:
@@ -30,7 +30,7 @@ def test_clips_have_the_asked_shape_and_dtype():
 
 
 def test_clips_hold_the_frames_of_their_planned_windows():
-    from cstp.sampling.recipe import BaseAugment
+    from cstp.specs.sampling import BaseAugment
 
     spec = SamplingSpec(
         clip=CLIP,

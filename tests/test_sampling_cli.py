@@ -6,8 +6,8 @@ import pytest
 from conftest import make_video
 
 from cstp.cli import main
-from cstp.sampling.recipe import Pretext, SamplingSpec
 from cstp.sampling.stats import stor_stats
+from cstp.specs.sampling import Pretext, SamplingSpec
 
 
 def test_paper_candidates_at_320x240_and_150_frames_meet_the_targets():

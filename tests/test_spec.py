@@ -3,8 +3,8 @@
 import pytest
 
 from cstp.errors import CstpError
-from cstp.sampling.recipe import SamplingSpec
-from cstp.spec import from_dict, spec_hash, to_dict
+from cstp.specs.base import from_dict, spec_hash, to_dict
+from cstp.specs.sampling import SamplingSpec
 
 
 def test_defaults_fill_missing_keys_and_round_trip():
@@ -43,9 +43,9 @@ def test_hash_depends_on_content_only():
 
 
 def test_a_partial_nested_mapping_keeps_the_fields_own_default():
-    from cstp.engine.specs import DownstreamSpec
+    from cstp.specs.train import FinetuneSpec
 
-    spec = from_dict(DownstreamSpec, {"optim": {"epochs": 2}})
+    spec = from_dict(FinetuneSpec, {"optim": {"epochs": 2}})
     assert spec.optim.epochs == 2
-    assert spec.optim.warmup_epochs == 0.0 and spec.optim.lr == 0.025  # DownstreamSpec's default
+    assert spec.optim.warmup_epochs == 0.0 and spec.optim.lr == 0.025  # FinetuneSpec's default
     assert spec.optim.batch_size == 60

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from cstp.cli import main
+from cstp.data.generate import generate
 from cstp.data.synth import (
     PRESETS,
     SynthSpec,
-    generate,
     hmdb_marks,
     plan_videos,
     split_files,

@@ -5,7 +5,7 @@ import json
 import yaml
 
 from cstp.cli import main
-from cstp.spec import from_dict, spec_hash
+from cstp.specs.base import from_dict, spec_hash
 
 
 def _write(path, data):
@@ -18,7 +18,7 @@ CLIP = {"frames": 4, "size": 16}
 
 
 def test_a_cell_from_the_command_line(synth_index, tmp_path, capsys):
-    from cstp.engine.specs import PretrainSpec
+    from cstp.specs.train import FinetuneSpec, PretrainSpec
 
     pre = {
         "backbone": TINY,
@@ -28,19 +28,8 @@ def test_a_cell_from_the_command_line(synth_index, tmp_path, capsys):
     }
     pre_hash = spec_hash(from_dict(PretrainSpec, pre))
     run = ["--index", str(synth_index), "--device", "cpu", "--threads", "1"]
-    assert (
-        main(
-            [
-                "pretrain",
-                "--spec",
-                str(_write(tmp_path / "p.yaml", pre)),
-                "--out",
-                str(tmp_path / "pre"),
-                *run,
-            ]
-        )
-        == 0
-    )
+    spec = str(_write(tmp_path / "p.yaml", pre))
+    assert main(["pretrain", "--spec", spec, "--out", str(tmp_path / "pre"), *run]) == 0
     down = {
         "pretrain": pre_hash,
         "backbone": TINY,
@@ -50,73 +39,32 @@ def test_a_cell_from_the_command_line(synth_index, tmp_path, capsys):
         "val_fraction": 0.0,
     }
     encoder = str(tmp_path / "pre" / "encoder.pt")
-    assert (
-        main(
-            [
-                "linear",
-                "--spec",
-                str(_write(tmp_path / "d.yaml", down)),
-                "--encoder",
-                encoder,
-                "--out",
-                str(tmp_path / "lin"),
-                *run,
-            ]
-        )
-        == 0
-    )
+    lin = ["--spec", str(_write(tmp_path / "d.yaml", down)), "--encoder", encoder]
+    assert main(["linear", *lin, "--out", str(tmp_path / "lin"), *run]) == 0
     assert json.loads((tmp_path / "lin" / "metrics.json").read_text())["kind"] == "linear"
+    trained = json.loads((tmp_path / "lin" / "spec.json").read_text())
+    test = {"finetune": spec_hash(from_dict(FinetuneSpec, trained)), "test": {"clips": 2}}
+    model = str(tmp_path / "lin" / "model.pt")
+    ev = ["--spec", str(_write(tmp_path / "e.yaml", test)), "--model", model]
+    capsys.readouterr()
+    assert main(["evaluate", *ev, "--out", str(tmp_path / "ev"), *run]) == 0
+    log = capsys.readouterr().out
+    assert log.startswith("$ cstp evaluate --spec ") and "top-1 video" in log
+    assert json.loads((tmp_path / "ev" / "code.json").read_text())["kind"] == "evaluate"
+
+    feats = {"pretrain": pre_hash, "backbone": TINY, "clip": CLIP, "views": {"clips": 2}}
+    feats["retrieval"] = {"center": True}
+    fe = ["--spec", str(_write(tmp_path / "f.yaml", feats)), "--encoder", encoder]
+    assert main(["features", *fe, "--out", str(tmp_path / "f"), *run]) == 0
+    assert json.loads((tmp_path / "f" / "retrieval.json").read_text())["retrieval"]["center"]
+    features = str(tmp_path / "f" / "features.pt")
+    assert main(["retrieve", "--features", features, "--out", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["retrieval"]["center"] is False
+    assert main(["probe", "--features", features, "--out", str(tmp_path / "pr.json")]) == 0
+    probe = json.loads((tmp_path / "pr.json").read_text())
     assert (
-        main(
-            [
-                "evaluate",
-                "--run",
-                str(tmp_path / "lin"),
-                "--out",
-                str(tmp_path / "t.json"),
-                "--clips",
-                "2",
-                *run,
-            ]
-        )
-        == 0
-    )
-    feats = {"pretrain": pre_hash, "backbone": TINY, "clip": CLIP, "clips": 2}
-    assert (
-        main(
-            [
-                "features",
-                "--spec",
-                str(_write(tmp_path / "f.yaml", feats)),
-                "--encoder",
-                encoder,
-                "--out",
-                str(tmp_path / "f.pt"),
-                *run,
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "retrieve",
-                "--features",
-                str(tmp_path / "f.pt"),
-                "--out",
-                str(tmp_path / "r.json"),
-                "--center",
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(["probe", "--features", str(tmp_path / "f.pt"), "--out", str(tmp_path / "pr.json")])
-        == 0
-    )
-    assert json.loads((tmp_path / "r.json").read_text())["center"] is True
-    assert 0 <= json.loads((tmp_path / "pr.json").read_text())["probe_test"] <= 1
-    assert "top-1 video" in capsys.readouterr().out
+        probe["probe_test"] == json.loads((tmp_path / "f" / "probe.json").read_text())["probe_test"]
+    )  # the same features and settings give the same probe, alone or in the features job
 
 
 def test_bad_spec_key_and_missing_index_are_one_line_errors(tmp_path, capsys):
@@ -134,4 +82,4 @@ def test_bad_spec_key_and_missing_index_are_one_line_errors(tmp_path, capsys):
     broken = tmp_path / "b.yaml"
     broken.write_text("optim: [1,\n")
     assert main(["finetune", "--spec", str(broken), "--index", "x", "--out", "o"]) == 2
-    assert "not valid YAML/JSON" in capsys.readouterr().err
+    assert "not valid YAML" in capsys.readouterr().err

@@ -131,8 +131,8 @@ def run_decode(args: argparse.Namespace) -> int:
 
 def run_sample(args: argparse.Namespace) -> int:
     from cstp.bench import cpu_name, measure_pairs
-    from cstp.sampling.recipe import SamplingSpec
-    from cstp.spec import from_dict
+    from cstp.specs.base import from_dict
+    from cstp.specs.sampling import SamplingSpec
 
     videos = _videos(args)
     spec = from_dict(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import yaml
@@ -19,7 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "different tables are one job) and print the counts per table and for all of them.",
     )
     _config_options(plan)
-    plan.add_argument("tables", nargs="*", help="tables (default: all)")
+    plan.add_argument("tables", nargs="*", help="tables or their files, e.g. results/table2.csv")
+    plan.add_argument(
+        "--list",
+        action="store_true",
+        help="one line per job: kind, id, state (done / stale / missing, and why) and its cells",
+    )
     plan.set_defaults(func=run_plan)
 
     table = sub.add_parser(
@@ -36,22 +40,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _config_options(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--config", type=Path, default=Path("config.yaml"), help="config file")
-    source.add_argument("--config-json", help="the effective config as JSON (from Snakemake)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("config.yaml"),
+        help="config file (YAML or JSON; the workflow passes runs/study/<hash>.json)",
+    )
     parser.add_argument("--preset", help="override the config's preset")
 
 
 def load_plan(args: argparse.Namespace):
     from cstp.workflow.plan import Plan
 
-    if args.config_json:
-        config = json.loads(args.config_json)
-    else:
-        try:
-            config = yaml.safe_load(args.config.read_text())
-        except FileNotFoundError:
-            raise CstpError(f"{args.config}: no such config file") from None
+    try:
+        config = yaml.safe_load(args.config.read_text())
+    except FileNotFoundError:
+        raise CstpError(f"{args.config}: no such config file") from None
     if args.preset:
         config["preset"] = args.preset
     return Plan.from_config(config)
@@ -61,16 +65,37 @@ def run_plan(args: argparse.Namespace) -> int:
     import pandas as pd
 
     plan = load_plan(args)
-    names = args.tables or list(plan.tables)
+    names = [Path(t).stem for t in args.tables] or list(plan.tables)
     unknown = [n for n in names if n not in plan.tables]
     if unknown:
         raise CstpError(f"{unknown[0]}: no such table; tables: {', '.join(plan.tables)}")
+    if args.list:
+        return _list_jobs(plan, names)
     rows = {name: plan.counts([name]) for name in names}
     if len(names) > 1:
         rows["all"] = plan.counts(names)
     study = plan.study
-    print(f"preset {study.preset}, seeds {list(study.seeds)}")
+    print(f"preset {study.preset_name}, seeds {list(study.seeds)}")
     print(pd.DataFrame(rows).T.to_string())
+    return 0
+
+
+def _list_jobs(plan, names: list[str]) -> int:
+    from cstp.workflow.status import job_states
+
+    runs = plan.runs_of(names)
+    states = job_states(plan, runs)
+    for kind, kind_runs in runs.items():
+        for run in kind_runs:
+            state = states[(kind, run.id)]
+            why = f" ({state.why})" if state.why else ""
+            print(f"{kind:8} {run.id}  {state.word}{why}: {run.describe()}")
+    counts = {}
+    for state in states.values():
+        counts[state.word] = counts.get(state.word, 0) + 1
+    print(
+        ", ".join(f"{n} {word}" for word, n in sorted(counts.items())) + f" of {len(states)} jobs"
+    )
     return 0
 
 

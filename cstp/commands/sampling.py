@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cstp.commands import args as types
 from cstp.errors import CstpError
-from cstp.sampling.recipe import PAPER_CANDIDATES
+from cstp.specs.sampling import PAPER_CANDIDATES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,9 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_stor_stats(args: argparse.Namespace) -> int:
-    from cstp.sampling.recipe import SamplingSpec
     from cstp.sampling.stats import format_stats, stor_stats
-    from cstp.spec import from_dict
+    from cstp.specs.base import from_dict
+    from cstp.specs.sampling import SamplingSpec
 
     spatial = args.spatial_candidates or args.candidates
     temporal = args.temporal_candidates or args.candidates
@@ -96,9 +96,9 @@ def run_stor_stats(args: argparse.Namespace) -> int:
 
 
 def run_show_pair(args: argparse.Namespace) -> int:
-    from cstp.sampling.recipe import SamplingSpec
     from cstp.sampling.show import show_pair
-    from cstp.spec import from_dict
+    from cstp.specs.base import from_dict
+    from cstp.specs.sampling import SamplingSpec
 
     flags = ("playback_rate", "rotation", "stor_spatial", "stor_temporal")
     spec = from_dict(
@@ -118,7 +118,7 @@ def run_show_pair(args: argparse.Namespace) -> int:
 
 
 def _check(option: str, values: tuple[float, ...]) -> None:
-    from cstp.sampling.recipe import check_candidates
+    from cstp.specs.sampling import check_candidates
 
     try:
         check_candidates(values, option)

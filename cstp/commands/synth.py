@@ -95,7 +95,8 @@ def spec_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from cstp.data.synth import DATASETS, generate
+    from cstp.data.generate import generate
+    from cstp.data.synth import DATASETS
 
     spec = spec_from_args(args)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +15,7 @@ from tqdm import tqdm
 from cstp.data.splits import SUBSETS, Entry, read_split
 from cstp.data.video import check_video, probe
 from cstp.errors import CstpError, VideoError
+from cstp.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -203,15 +203,7 @@ def write_index(index: pd.DataFrame, out: str | Path) -> Path:
     """Write the index csv atomically: readers never see a half-written file."""
     out = Path(out)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        try:
-            with os.fdopen(handle, "w", newline="") as file:
-                index.to_csv(file, index=False)
-            os.replace(temporary, out)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        write_atomic(out, lambda tmp: index.to_csv(tmp, index=False))
     except OSError as err:
         raise CstpError(f"{out}: cannot write index ({err.strerror})") from None
     return out

@@ -1,33 +1,26 @@
-"""Atomic checkpoints (temporary file, then rename): a kill never leaves half a file."""
+"""Checkpoints and metrics files, written atomically (`cstp.files`): a kill never leaves half a
+file; and the claim of a run folder by the spec whose run it holds."""
 
 from __future__ import annotations
 
-import os
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from cstp.errors import CstpError
+from cstp.files import write_atomic, write_text_atomic
+from cstp.specs.base import spec_json
+
 
 def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, lambda tmp: torch.save(state, tmp))
 
 
 def write_json(path: str | Path, data: dict) -> Path:
     """A metrics file, written atomically like a checkpoint."""
-    import json
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def load(path: str | Path) -> dict[str, Any] | None:
@@ -39,23 +32,18 @@ def load(path: str | Path) -> dict[str, Any] | None:
 
 
 def claim(run_dir: Path, spec) -> None:
-    """Record `spec` as run_dir/spec.yaml, or refuse a folder that holds another spec's run
+    """Record `spec` as run_dir/spec.json, or refuse a folder that holds another spec's run
     (resuming someone else's checkpoint would silently mix two experiments)."""
-    import yaml
-
-    from cstp.errors import CstpError
-    from cstp.spec import to_dict
-
-    run_dir = Path(run_dir)
-    text = yaml.safe_dump(to_dict(spec), sort_keys=True)
-    path = run_dir / "spec.yaml"
+    path = Path(run_dir) / "spec.json"
+    text = spec_json(spec)
     if path.exists():
-        if path.read_text() != text:
+        try:
+            same = json.loads(path.read_text()) == json.loads(text)
+        except json.JSONDecodeError:
+            same = False
+        if not same:
             raise CstpError(
-                f"{run_dir}: holds a run of another spec (see its spec.yaml); give another --out"
+                f"{run_dir}: holds a run of another spec (see its spec.json); give another --out"
             )
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".spec.yaml.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text)

@@ -8,14 +8,16 @@ from pathlib import Path
 
 import torch
 
-from cstp.data.dataset import TestClipsDataset, load_subset
 from cstp.engine import checkpoint
-from cstp.engine.downstream import VideoClassifier, predict
+from cstp.engine.encoder import predict
+from cstp.engine.finetune import VideoClassifier
 from cstp.engine.runtime import Runtime, configure
-from cstp.engine.specs import DownstreamSpec, EvalSpec
 from cstp.errors import CstpError
 from cstp.models.backbones import build_backbone
-from cstp.spec import from_dict, spec_hash, to_dict
+from cstp.sampling.datasets import TestClipsDataset, load_subset
+from cstp.specs.base import from_dict, spec_hash
+from cstp.specs.measure import EvaluateSpec
+from cstp.specs.train import FinetuneSpec
 
 
 def accuracies(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
@@ -29,31 +31,38 @@ def accuracies(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
 
 
 def evaluate(
-    run_dir: Path, index: Path, out: Path, test: EvalSpec = EvalSpec(), runtime: Runtime = Runtime()
+    spec: EvaluateSpec, model_path: Path, index: Path, run_dir: Path, runtime: Runtime = Runtime()
 ) -> dict:
-    state = checkpoint.load(run_dir / "model.pt")
+    """Test the classifier of fine-tuning run `spec.finetune` (its model.pt) -> metrics.json."""
+    state = checkpoint.load(model_path)
     if state is None:
-        raise CstpError(f"{run_dir}: no model.pt; run cstp finetune first")
-    spec = from_dict(DownstreamSpec, state["spec"])
+        raise CstpError(f"{model_path}: no such model file; run cstp finetune first")
+    if state.get("run") != spec.finetune:
+        raise CstpError(
+            f"{model_path}: model of fine-tuning run {state.get('run')}, "
+            f"but the spec names {spec.finetune}"
+        )
+    checkpoint.claim(run_dir, spec)
+    trained = from_dict(FinetuneSpec, state["spec"])
     device = configure(runtime)
-    model = VideoClassifier(
-        build_backbone(spec.backbone.name, spec.backbone.width), state["classes"], spec
-    )
+    backbone = build_backbone(trained.backbone.name, trained.backbone.width)
+    model = VideoClassifier(backbone, state["classes"], trained)
     model.load_state_dict(state["model"])
     model.to(device)
     rows = load_subset(index, "test")  # short videos are padded, never dropped (docs L5)
-    dataset = TestClipsDataset(rows, spec.sampling, test.clips, test.crop)
+    test = spec.test
+    dataset = TestClipsDataset(rows, trained.sampling, test.clips, test.crop)
     started = time.time()
     logits, labels = predict(
-        model, dataset, device, spec.precision, runtime.workers, test.batch_size
+        model, dataset, device, trained.precision, runtime.workers, test.batch_size
     )
     metrics = {
         "run": spec_hash(spec),
-        "test": to_dict(test),
+        "finetune": spec.finetune,
         "videos": len(rows),
         "clips_per_video": test.clips,
         **accuracies(logits, labels),
         "seconds": time.time() - started,
     }
-    checkpoint.write_json(out, metrics)
+    checkpoint.write_json(run_dir / "metrics.json", metrics)
     return metrics

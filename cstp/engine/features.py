@@ -1,4 +1,5 @@
-"""`cstp features`: frozen video-level features of a dataset's train and test videos."""
+"""`cstp features`: frozen video-level features of a dataset's train and test videos, and what is
+measured on them (linear probe, retrieval), into one run folder."""
 
 from __future__ import annotations
 
@@ -7,16 +8,14 @@ from pathlib import Path
 
 import torch
 
-from cstp.data.dataset import TestClipsDataset, load_subset
 from cstp.engine import checkpoint
-from cstp.engine.downstream import predict
-from cstp.engine.pretrain import load_encoder
+from cstp.engine.encoder import build_encoder, predict
+from cstp.engine.probe import probe, retrieve
 from cstp.engine.runtime import Runtime, configure, seed_everything
-from cstp.engine.specs import FeatureSpec
-from cstp.errors import CstpError
-from cstp.models.backbones import build_backbone
-from cstp.sampling.recipe import SamplingSpec
-from cstp.spec import to_dict
+from cstp.sampling.datasets import TestClipsDataset, load_subset
+from cstp.specs.base import to_dict
+from cstp.specs.measure import FeatureSpec
+from cstp.specs.sampling import SamplingSpec
 
 
 @torch.no_grad()
@@ -26,19 +25,17 @@ def extract(
     """Features of every train and test video (backbone output averaged over clips) -> out."""
     device = configure(runtime)
     seed_everything(spec.seed)
-    backbone = build_backbone(spec.backbone.name, spec.backbone.width)
-    if spec.pretrain is not None:
-        state = load_encoder(encoder, spec.pretrain) if encoder else None
-        if state is None:
-            raise CstpError(f"the spec reads pretraining run {spec.pretrain}: give --encoder")
-        backbone.load_state_dict(state["state_dict"])
+    backbone = build_encoder(spec.backbone, spec.pretrain, encoder)
     backbone.eval().to(device)
     sampling = SamplingSpec(clip=spec.clip)
+    views = spec.views
     started, result = time.time(), {"spec": to_dict(spec)}
     for subset in ("train", "test"):
         rows = load_subset(index, subset)
-        dataset = TestClipsDataset(rows, sampling, spec.clips, spec.crop)
-        per_clip, _ = predict(backbone, dataset, device, spec.precision, runtime.workers)
+        dataset = TestClipsDataset(rows, sampling, views.clips, views.crop)
+        per_clip, _ = predict(
+            backbone, dataset, device, spec.precision, runtime.workers, views.batch_size
+        )
         result[subset] = {
             "features": per_clip.mean(1),  # videos x D
             "labels": torch.tensor(rows["label"].to_numpy()),
@@ -47,3 +44,15 @@ def extract(
     result["seconds"] = time.time() - started
     checkpoint.save_atomic(result, out)
     return result
+
+
+def measure(
+    spec: FeatureSpec, index: Path, run_dir: Path, encoder: Path | None, runtime: Runtime
+) -> dict:
+    """The features job: features.pt, then probe.json and retrieval.json beside it."""
+    checkpoint.claim(run_dir, spec)
+    extract(spec, index, run_dir / "features.pt", encoder, runtime)
+    return {
+        "probe": probe(run_dir / "features.pt", run_dir / "probe.json", spec.probe),
+        "retrieval": retrieve(run_dir / "features.pt", run_dir / "retrieval.json", spec.retrieval),
+    }

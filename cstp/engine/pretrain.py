@@ -9,26 +9,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cstp.data.dataset import PairDataset, load_subset, resized_size
+from cstp import distributed as dist
 from cstp.engine import checkpoint
-from cstp.engine import distributed as dist
+from cstp.engine.encoder import save_encoder, to_input
 from cstp.engine.runtime import Runtime, autocast, configure, prepare_model, seed_everything
-from cstp.engine.specs import PretrainSpec
 from cstp.engine.trainer import Trainer, epoch_loader, sgd
 from cstp.errors import CstpError
 from cstp.models.backbones import build_backbone
 from cstp.models.contrastive import build_scheme
 from cstp.models.joint import JointModel
+from cstp.sampling.datasets import PairDataset, load_subset, resized_size
 from cstp.sampling.pairs import plan_pair
 from cstp.sampling.sample import LabelHistogram, pretext_classes
-from cstp.spec import spec_hash, to_dict
+from cstp.specs.base import spec_hash
+from cstp.specs.train import PretrainSpec
 
 log = logging.getLogger(__name__)
-
-
-def to_input(clips: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 clips -> float in [-1, 1] on `device` (the official normalisation x / 255 * 2 - 1)."""
-    return clips.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
 
 
 def pretrain(
@@ -94,27 +90,3 @@ def label_histogram(rows, spec: PretrainSpec, epochs: int = 1) -> dict:
             rng = np.random.default_rng([spec.seed, epoch, i])
             histogram.add(plan_pair(spec.sampling, rng, int(row.frames), width, height))
     return histogram.to_dict()
-
-
-def save_encoder(path: Path, backbone: torch.nn.Module, spec: PretrainSpec) -> None:
-    checkpoint.save_atomic(
-        {
-            "backbone": to_dict(spec.backbone),
-            "state_dict": {k: v.cpu() for k, v in backbone.state_dict().items()},
-            "pretrain": spec_hash(spec),
-            "spec": to_dict(spec),
-        },
-        path,
-    )
-
-
-def load_encoder(path: Path, expected_hash: str | None = None) -> dict:
-    state = checkpoint.load(path)
-    if state is None:
-        raise CstpError(f"{path}: no such encoder file")
-    if expected_hash is not None and state.get("pretrain") != expected_hash:
-        raise CstpError(
-            f"{path}: encoder of pretraining run {state.get('pretrain')}, "
-            f"but the spec names {expected_hash}"
-        )
-    return state

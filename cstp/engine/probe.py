@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from cstp.engine import checkpoint
-from cstp.engine.specs import ProbeSpec
 from cstp.errors import CstpError
-from cstp.spec import to_dict
+from cstp.specs.base import to_dict
+from cstp.specs.measure import ProbeSpec, RetrievalSpec
 
 
 def retrieval_recall(
@@ -76,13 +76,22 @@ def load_features(path: Path) -> dict:
     return data
 
 
-def retrieve(features: Path, out: Path, center: bool = False) -> dict:
+def retrieve(features: Path, out: Path, spec: RetrievalSpec = RetrievalSpec()) -> dict:
     data = load_features(features)
     train, test = data["train"], data["test"]
     metrics = retrieval_recall(
-        test["features"], test["labels"], train["features"], train["labels"], center=center
+        test["features"],
+        test["labels"],
+        train["features"],
+        train["labels"],
+        ks=spec.ks,
+        center=spec.center,
     )
-    result = {"center": center, "queries": len(test["labels"]), "gallery": len(train["labels"])}
+    result = {
+        "retrieval": to_dict(spec),
+        "queries": len(test["labels"]),
+        "gallery": len(train["labels"]),
+    }
     checkpoint.write_json(out, result | metrics)
     return result | metrics
 

@@ -19,12 +19,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from cstp.data.dataset import EpochBatches
+from cstp import distributed as dist
 from cstp.engine import checkpoint
-from cstp.engine import distributed as dist
 from cstp.engine.runtime import StopRequest
-from cstp.engine.specs import OptimSpec
 from cstp.errors import CstpError
+from cstp.sampling.datasets import EpochBatches
+from cstp.specs.train import OptimSpec
 
 log = logging.getLogger(__name__)
 

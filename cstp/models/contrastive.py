@@ -13,10 +13,10 @@ import math
 import torch
 from torch import nn
 
+from cstp import distributed as dist
 from cstp import losses
-from cstp.engine import distributed as dist
-from cstp.engine.specs import ContrastiveSpec
 from cstp.models.heads import MLP
+from cstp.specs.train import ContrastiveSpec
 
 
 class ContrastiveScheme(nn.Module):

@@ -1,19 +1,62 @@
 """The joint CSTP objective (paper Eq. 4-5): one backbone, a contrastive scheme and pretext heads.
 
-`JointModel.forward(clips, labels)` returns the weighted loss and every term and pretext accuracy,
-for whatever combination the recipe switches on; the training loop never looks inside.
+Each pretext task is a row of `TASKS`: the head it puts on the backbone features and its loss
+(a pure function in `cstp.losses`). `JointModel.forward(clips, labels)` returns the weighted loss
+and every term and pretext accuracy, for whatever combination the recipe switches on; the
+training loop never looks inside.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from cstp.engine.specs import LossWeights
-from cstp.losses import joint_loss
+from cstp.losses import joint_loss, pair_pretext_loss, per_clip_pretext_loss
 from cstp.models.contrastive import ContrastiveScheme
 from cstp.models.heads import ClipHead, PairHead
+from cstp.specs.train import LossWeights
+
+
+@dataclass(frozen=True)
+class PretextTask:
+    """A head on one clip's features (logits 2 x N x K, one per clip) or on the pair (N x K)."""
+
+    per_clip: bool
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+    def head(self, dim: int, classes: int) -> nn.Module:
+        return ClipHead(dim, classes) if self.per_clip else PairHead(dim, classes)
+
+    def logits(self, head: nn.Module, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
+        return torch.stack([head(h1), head(h2)]) if self.per_clip else head(h1, h2)
+
+    def targets(self, labels: torch.Tensor) -> torch.Tensor:
+        """Per-clip labels 2 x N: rotation comes as N x 2 (one per clip), playback rate as N."""
+        if not self.per_clip:
+            return labels
+        return labels.T if labels.ndim == 2 else torch.stack([labels, labels])
+
+
+TASKS = {
+    "playback_rate": PretextTask(per_clip=True, loss=per_clip_pretext_loss),
+    "rotation": PretextTask(per_clip=True, loss=per_clip_pretext_loss),
+    "stor_spatial": PretextTask(per_clip=False, loss=pair_pretext_loss),
+    "stor_temporal": PretextTask(per_clip=False, loss=pair_pretext_loss),
+}
+
+
+def term_weights(weights: LossWeights) -> dict[str, float]:
+    """The weight of each loss term: lambda (Eq. 5); for STOR lambda_ocls x l_s, x l_t."""
+    return {
+        "contrastive": weights.contrastive,
+        "playback_rate": weights.playback_rate,
+        "rotation": weights.rotation,
+        "stor_spatial": weights.stor * weights.stor_spatial,
+        "stor_temporal": weights.stor * weights.stor_temporal,
+    }
 
 
 class JointModel(nn.Module):
@@ -32,13 +75,8 @@ class JointModel(nn.Module):
         self.backbone = backbone
         self.scheme = scheme
         dim = backbone.out_dim
-        self.heads = nn.ModuleDict(
-            {
-                name: (PairHead if name.startswith("stor") else ClipHead)(dim, n)
-                for name, n in classes.items()
-            }
-        )
-        self.weights = weights.per_term()
+        self.heads = nn.ModuleDict({name: TASKS[name].head(dim, n) for name, n in classes.items()})
+        self.weights = term_weights(weights)
 
     def forward(
         self, clips: torch.Tensor, labels: dict[str, torch.Tensor]
@@ -53,16 +91,9 @@ class JointModel(nn.Module):
         if self.scheme is not None:
             terms["contrastive"] = self.scheme.loss(h1, h2, x1, x2)
         for name, head in self.heads.items():
-            target = labels[name]
-            if name.startswith("stor"):
-                logits = head(h1, h2)  # N x classes
-                terms[name] = F.cross_entropy(logits, target)
-            else:
-                # Per-clip heads: the official code sums the two clips' losses (interpretation L2).
-                clip_targets = target.T if target.ndim == 2 else torch.stack([target, target])
-                logits = torch.stack([head(h1), head(h2)])  # 2 x N x classes
-                terms[name] = sum(F.cross_entropy(logits[k], clip_targets[k]) for k in range(2))
-                target = clip_targets
+            task = TASKS[name]
+            logits, target = task.logits(head, h1, h2), task.targets(labels[name])
+            terms[name] = task.loss(logits, target)
             accuracy[f"acc_{name}"] = float((logits.argmax(-1) == target).float().mean())
         loss, values = joint_loss(terms, self.weights)
         return loss, values | accuracy

@@ -15,7 +15,7 @@ import torchvision.transforms.v2.functional as F
 from torchvision.transforms import InterpolationMode
 
 from cstp.sampling.geometry import Box
-from cstp.sampling.recipe import BaseAugment
+from cstp.specs.sampling import BaseAugment
 
 _COLOR_OPS = ("brightness", "contrast", "saturation", "hue")
 

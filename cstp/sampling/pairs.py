@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cstp.sampling import geometry as geo
-from cstp.sampling.recipe import SamplingSpec
+from cstp.specs.sampling import SamplingSpec
 
 
 class VideoTooShort(ValueError):

@@ -12,7 +12,7 @@ import torch
 
 from cstp.sampling.augment import ClipAugment, draw_augment, render_clip
 from cstp.sampling.pairs import PairPlan, plan_pair
-from cstp.sampling.recipe import ROTATIONS, SamplingSpec
+from cstp.specs.sampling import ROTATIONS, SamplingSpec
 
 
 class FrameSource(Protocol):

@@ -12,11 +12,11 @@ import matplotlib.patches as patches
 import matplotlib.pyplot as plt
 import numpy as np
 
-from cstp.data.dataset import ReaderSource
 from cstp.data.video import probe
 from cstp.sampling import geometry as geo
-from cstp.sampling.recipe import ROTATIONS, SamplingSpec
+from cstp.sampling.datasets import ReaderSource
 from cstp.sampling.sample import PairSampler
+from cstp.specs.sampling import ROTATIONS, SamplingSpec
 
 COLOURS = ("gold", "deepskyblue")  # clip 1 yellow, clip 2 blue, as in the paper's Figure 1
 

@@ -10,8 +10,8 @@ import pandas as pd
 
 from cstp.sampling import geometry as geo
 from cstp.sampling.pairs import PairPlan, plan_pair
-from cstp.sampling.recipe import SamplingSpec
 from cstp.sampling.sample import LabelHistogram
+from cstp.specs.sampling import SamplingSpec
 
 
 @dataclass

@@ -1,23 +1,23 @@
 """A table row as a cell: what the paper's flags say, and the run specs that realise it.
 
-A cell's pretraining, downstream and feature specs are built from the preset's recipes plus the
-row's flags; equal specs hash equally, so equal cells of different tables become one job.
+A cell's pretraining, fine-tuning, evaluation and feature specs are built from the preset's typed
+recipes plus the row's flags; equal specs hash equally, so equal cells of different tables become
+one job.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from cstp.engine.specs import DownstreamSpec, FeatureSpec, PretrainSpec
 from cstp.errors import CstpError
-from cstp.spec import from_dict
+from cstp.specs.measure import EvaluateSpec, FeatureSpec
+from cstp.specs.sampling import Pretext, SamplingSpec, Transformations
+from cstp.specs.train import ContrastiveSpec, FinetuneSpec, PretrainSpec
 from cstp.workflow.study import Dataset, Study, Table
 
 PRETEXTS = ("playback_rate", "rotation", "stor_spatial", "stor_temporal")
 AUGMENTS = ("playback_rate", "rotation")
-# Keys of a preset's pretrain / downstream section that go into the sampling spec.
-SAMPLING_KEYS = ("base", "playback_rates", "stor", "fixed_rate")
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def cells(table: Table) -> list[Cell]:
                 contrastive=merged.get("contrastive", "none"),
                 augment=frozenset(merged.get("augment", [])),
                 pretext=frozenset(pretext),
-                stor_candidates=tuple(candidates) if candidates else None,
+                stor_candidates=tuple(map(float, candidates)) if candidates else None,
                 datasets=table.datasets,
                 paper=dict(row.get("paper", {})),
             )
@@ -75,74 +75,95 @@ def cells(table: Table) -> list[Cell]:
 
 
 class SpecBuilder:
-    """The preset's recipes, specialised per cell, seed and dataset."""
+    """The preset's recipes, specialised per cell, seed and dataset: a cell changes only what its
+    row says (scheme, augmentation, pretext tasks, STOR candidates)."""
 
     def __init__(self, study: Study):
         self.study = study
-        self.settings = study.settings
+        self.preset = study.preset
 
-    def _common(self) -> dict[str, Any]:
-        return {
-            "backbone": self.settings["backbone"],
-            "precision": self.settings.get("precision", "fp32"),
-        }
-
-    def _sampling(self, section: dict[str, Any], augment: frozenset[str]) -> dict[str, Any]:
-        sampling = {k: v for k, v in section.items() if k in SAMPLING_KEYS}
-        sampling["clip"] = self.settings["clip"]
-        sampling["augment"] = {a: a in augment for a in AUGMENTS}
-        return sampling
+    def _sampling(self, recipe, augment: frozenset[str], rates: tuple[int, ...]) -> SamplingSpec:
+        return SamplingSpec(
+            clip=self.preset.clip,
+            base=recipe.base,
+            playback_rates=rates,
+            fixed_rate=recipe.fixed_rate,
+            augment=Transformations(**{a: a in augment for a in AUGMENTS}),
+        )
 
     def pretrain(self, cell: Cell, seed: int) -> PretrainSpec | None:
         if not cell.pretrains:
             return None
-        section = self.settings.get("pretrain", {})
-        sampling = self._sampling(section, cell.augment)
-        sampling["pretext"] = {p: p in cell.pretext for p in PRETEXTS}
+        recipe = self.preset.pretrain
+        stor = recipe.stor
         if cell.stor_candidates:
-            stor = dict(sampling.get("stor", {}))
-            stor["spatial_candidates"] = stor["temporal_candidates"] = list(cell.stor_candidates)
-            sampling["stor"] = stor
-        contrastive = dict(section.get("contrastive", {}))
-        contrastive |= section.get("schemes", {}).get(cell.contrastive, {})
-        contrastive["scheme"] = cell.contrastive
-        dataset = self.study.datasets[self.study.pretrain_on]
-        data = self._common() | {
-            "dataset": dataset.name,
-            "split": dataset.split,
-            "seed": seed,
-            "sampling": sampling,
-            "contrastive": contrastive,
-            "loss": section.get("loss", {}),
-            "optim": section.get("optim", {}),
-        }
-        return from_dict(PretrainSpec, data, where=f"{cell.table} exp {cell.exp}")
+            stor = replace(
+                stor,
+                spatial_candidates=cell.stor_candidates,
+                temporal_candidates=cell.stor_candidates,
+            )
+        sampling = replace(
+            self._sampling(recipe, cell.augment, recipe.playback_rates),
+            pretext=Pretext(**{p: p in cell.pretext for p in PRETEXTS}),
+            stor=stor,
+        )
+        settings = {f.name: getattr(recipe.contrastive, f.name) for f in fields(recipe.contrastive)}
+        dataset = self.study.pretrain_on
+        return _build(
+            PretrainSpec,
+            f"{cell.table} exp {cell.exp}",
+            dataset=dataset.name,
+            split=dataset.split,
+            seed=seed,
+            backbone=self.preset.backbone,
+            sampling=sampling,
+            contrastive=ContrastiveSpec(scheme=cell.contrastive, **settings),
+            loss=recipe.loss,
+            optim=recipe.optim,
+            precision=self.preset.precision,
+        )
 
-    def downstream(self, cell: Cell, seed: int, dataset: Dataset, pretrain: str | None):
-        section = dict(self.settings.get("downstream", {}))
-        rule = self.study.interpretation.get("finetune_augment", "scratch_only")
-        augment = cell.augment if (rule == "row" or not cell.pretrains) else frozenset()
-        rates = self.settings.get("pretrain", {}).get("playback_rates")
-        sampling = self._sampling(section, augment)
-        if rates:
-            sampling["playback_rates"] = rates
-        data = self._common() | {
-            "dataset": dataset.name,
-            "split": dataset.split,
-            "seed": seed,
-            "pretrain": pretrain,
-            "sampling": sampling,
-        }
-        data |= {k: v for k, v in section.items() if k not in SAMPLING_KEYS}
-        return from_dict(DownstreamSpec, data, where=f"{cell.table} exp {cell.exp}")
+    def finetune(self, cell: Cell, seed: int, dataset: Dataset, pretrain: str | None):
+        recipe = self.preset.finetune
+        row_rule = self.study.finetune_augment == "row"
+        augment = cell.augment if (row_rule or not cell.pretrains) else frozenset()
+        return _build(
+            FinetuneSpec,
+            f"{cell.table} exp {cell.exp}",
+            dataset=dataset.name,
+            split=dataset.split,
+            seed=seed,
+            pretrain=pretrain,
+            backbone=self.preset.backbone,
+            sampling=self._sampling(recipe, augment, self.preset.pretrain.playback_rates),
+            classifier=recipe.classifier,
+            optim=recipe.optim,
+            val_fraction=recipe.val_fraction,
+            selection=recipe.selection,
+            val_clips=recipe.val_clips,
+            precision=self.preset.precision,
+        )
+
+    def evaluate(self, finetune: str) -> EvaluateSpec:
+        return EvaluateSpec(finetune=finetune, test=self.preset.test)
 
     def features(self, seed: int, dataset: Dataset, pretrain: str | None) -> FeatureSpec:
-        data = self._common() | {
-            "dataset": dataset.name,
-            "split": dataset.split,
-            "pretrain": pretrain,
-            "clip": self.settings["clip"],
-            "seed": seed,
-        }
-        data |= self.settings.get("features", {})
-        return from_dict(FeatureSpec, data, where="features")
+        return FeatureSpec(
+            dataset=dataset.name,
+            split=dataset.split,
+            pretrain=pretrain,
+            backbone=self.preset.backbone,
+            clip=self.preset.clip,
+            views=self.preset.features,
+            seed=seed,
+            precision=self.preset.precision,
+            probe=self.preset.probe,
+            retrieval=self.preset.retrieval,
+        )
+
+
+def _build(cls, where: str, **values):
+    try:
+        return cls(**values)
+    except ValueError as err:
+        raise CstpError(f"{where}: {err}") from None

@@ -1,39 +1,50 @@
-"""The jobs of a study: every unique pretraining, downstream, test and feature run, by content hash.
+"""The jobs of a study: every unique pretraining, fine-tuning, evaluation and feature run, by the
+content hash of its spec, and which table cells each one serves.
 
 The Snakefile asks the plan which result files a table needs and, for a run id in a path, which
-spec and inputs it has; `cstp plan` prints how many cells and unique jobs each table needs.
+spec and inputs it has; `cstp plan` prints how many cells and unique jobs each table needs, and
+`cstp plan --list` which cells each job serves and whether it is done.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cstp.spec import spec_hash, to_dict
+from cstp.files import write_text_atomic
+from cstp.specs.base import spec_hash, spec_json
 from cstp.workflow.cells import Cell, SpecBuilder, cells
 from cstp.workflow.study import Dataset, Study, load_study
 
 RUNS = Path("runs")
+KINDS = ("pretrain", "finetune", "evaluate", "features")
+# What each kind of job writes into its run folder (the declared outputs of its rule).
+OUTPUTS = {
+    "pretrain": ("encoder.pt", "metrics.json"),
+    "finetune": ("model.pt", "metrics.json"),
+    "evaluate": ("metrics.json",),
+    "features": ("features.pt", "probe.json", "retrieval.json"),
+}
 
 
-@dataclass(frozen=True)
+@dataclass
 class Run:
-    """One job's spec, with the dataset it reads and the pretraining run it starts from."""
+    """One job: its spec, the dataset it reads, the run it starts from, the cells it serves."""
 
-    kind: str  # pretrain, downstream, features
+    kind: str
     id: str
     spec: Any
     dataset: Dataset
-    pretrain: str | None = None
-
-    @property
-    def folder(self) -> Path:
-        return RUNS / self.kind / self.id
+    parent: str | None = None  # pretrain id (finetune, features) or finetune id (evaluate)
+    cells: list[str] = field(default_factory=list)
 
     def spec_json(self) -> str:
-        return json.dumps(to_dict(self.spec), sort_keys=True, separators=(",", ":"))
+        return spec_json(self.spec)
+
+    def describe(self) -> str:
+        """The cells a job serves, e.g. 'table1 Exp 4 (ucf101, seed 0), table2 Exp 1 (...)'."""
+        return ", ".join(self.cells)
 
 
 @dataclass(frozen=True)
@@ -44,14 +55,15 @@ class CellRuns:
     seed: int
     dataset: Dataset
     pretrain: str | None
-    downstream: str
+    finetune: str
+    evaluate: str
     features: str
 
 
 class Plan:
     def __init__(self, study: Study):
         self.study = study
-        self.runs: dict[str, dict[str, Run]] = {"pretrain": {}, "downstream": {}, "features": {}}
+        self.runs: dict[str, dict[str, Run]] = {kind: {} for kind in KINDS}
         self.tables: dict[str, list[CellRuns]] = {}
         builder = SpecBuilder(study)
         for name, table in study.tables.items():
@@ -67,26 +79,28 @@ class Plan:
         return cls(load_study(config))
 
     def _add(self, builder: SpecBuilder, cell: Cell, seed: int, dataset: Dataset) -> CellRuns:
+        name = f"{cell.table} Exp {cell.exp}"
         pretrain = builder.pretrain(cell, seed)
         pretrain_id = None
         if pretrain is not None:
             pretrain_id = self._register(
-                "pretrain", pretrain, self.study.datasets[self.study.pretrain_on]
+                "pretrain", pretrain, self.study.pretrain_on, None, f"{name} (seed {seed})"
             )
-        downstream = builder.downstream(cell, seed, dataset, pretrain_id)
-        features = builder.features(seed, dataset, pretrain_id)
-        return CellRuns(
-            cell,
-            seed,
-            dataset,
-            pretrain_id,
-            self._register("downstream", downstream, dataset, pretrain_id),
-            self._register("features", features, dataset, pretrain_id),
+        where = f"{name} ({dataset.key}, seed {seed})"
+        finetune = builder.finetune(cell, seed, dataset, pretrain_id)
+        finetune_id = self._register("finetune", finetune, dataset, pretrain_id, where)
+        evaluate_id = self._register(
+            "evaluate", builder.evaluate(finetune_id), dataset, finetune_id, where
         )
+        features = builder.features(seed, dataset, pretrain_id)
+        features_id = self._register("features", features, dataset, pretrain_id, where)
+        return CellRuns(cell, seed, dataset, pretrain_id, finetune_id, evaluate_id, features_id)
 
-    def _register(self, kind: str, spec, dataset: Dataset, pretrain: str | None = None) -> str:
+    def _register(self, kind, spec, dataset: Dataset, parent: str | None, cell: str) -> str:
         run_id = spec_hash(spec)
-        self.runs[kind].setdefault(run_id, Run(kind, run_id, spec, dataset, pretrain))
+        run = self.runs[kind].setdefault(run_id, Run(kind, run_id, spec, dataset, parent))
+        if cell not in run.cells:
+            run.cells.append(cell)
         return run_id
 
     def run(self, kind: str, run_id: str) -> Run:
@@ -96,7 +110,7 @@ class Plan:
         """What a table is built from: each cell's test metrics and probe / retrieval metrics."""
         files: list[Path] = []
         for entry in self.tables[table]:
-            files.append(RUNS / "downstream" / entry.downstream / "test.json")
+            files.append(RUNS / "evaluate" / entry.evaluate / "metrics.json")
             files.append(RUNS / "features" / entry.features / "probe.json")
             files.append(RUNS / "features" / entry.features / "retrieval.json")
         return list(dict.fromkeys(files))
@@ -107,19 +121,38 @@ class Plan:
         }
         return list(used.values())
 
+    def write_specs(self, root: Path = Path(".")) -> int:
+        """Write runs/<kind>/<id>/spec.json for every job that lacks one; returns how many.
+
+        The file is named by its own content's hash, so one that exists is already right.
+        """
+        written = 0
+        for kind, runs in self.runs.items():
+            for run_id, run in runs.items():
+                path = root / RUNS / kind / run_id / "spec.json"
+                if not path.exists():
+                    write_text_atomic(path, run.spec_json())
+                    written += 1
+        return written
+
     def counts(self, tables: list[str]) -> dict[str, int]:
         """Cells and unique jobs that `tables` need together."""
         entries = [e for t in tables for e in self.tables[t]]
-        pretrain = {e.pretrain for e in entries if e.pretrain}
-        downstream = {e.downstream for e in entries}
-        features = {e.features for e in entries}
         return {
             "cells": sum(len(self.study.tables[t].rows) for t in tables),
             "cells_that_pretrain": len(
                 {(t, c.exp) for t in tables for c in cells(self.study.tables[t]) if c.pretrains}
             ),
-            "pretrain": len(pretrain),
-            "finetune": len(downstream),
-            "evaluate": len(downstream),
-            "features": len(features),
+            "pretrain": len({e.pretrain for e in entries if e.pretrain}),
+            "finetune": len({e.finetune for e in entries}),
+            "evaluate": len({e.evaluate for e in entries}),
+            "features": len({e.features for e in entries}),
+        }
+
+    def runs_of(self, tables: list[str]) -> dict[str, list[Run]]:
+        """The jobs `tables` need, per kind, in plan order."""
+        entries = [e for t in tables for e in self.tables[t]]
+        wanted = {kind: dict.fromkeys(getattr(e, kind) for e in entries) for kind in KINDS}
+        return {
+            kind: [self.runs[kind][i] for i in ids if i is not None] for kind, ids in wanted.items()
         }

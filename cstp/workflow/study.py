@@ -1,8 +1,8 @@
-"""The effective study of a config: the chosen preset's datasets and recipes, seeds and tables.
+"""The effective study of a config: the chosen preset (typed), seeds, interpretation and tables.
 
-`load_study(config)` checks what a JSON schema cannot (a preset that is not defined, a table
-naming a dataset the preset lacks, a real dataset path that does not exist) and raises CstpError
-with one line naming the key and the value.
+`load_study(config)` checks what a JSON schema cannot (every preset key by key through
+`cstp.specs.study.PresetSpec`, a table naming a dataset the preset lacks, a real dataset path that
+does not exist) and raises CstpError with one line naming the key and the value.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Any
 
 from cstp.data.synth import LAYOUT
 from cstp.errors import CstpError
+from cstp.specs.base import from_dict
+from cstp.specs.study import DatasetSpec, PresetSpec
 
 SYNTH_DIR = Path("data/synth")
 INDEX_DIR = Path("data/index")
@@ -55,75 +57,66 @@ class Table:
 
 @dataclass(frozen=True)
 class Study:
-    preset: str
+    preset_name: str
+    preset: PresetSpec
     seeds: tuple[int, ...]
-    interpretation: dict[str, Any]
+    finetune_augment: str  # interpretation T2: scratch_only or row
     datasets: dict[str, Dataset]
-    pretrain_on: str
-    settings: dict[str, Any]  # backbone, clip, precision, pretrain, downstream, test, features...
     tables: dict[str, Table] = field(default_factory=dict)
 
-    def resources(self, kind: str) -> dict[str, Any]:
-        return dict(self.settings.get("resources", {}).get(kind, {}))
+    @property
+    def pretrain_on(self) -> Dataset:
+        return self.datasets[self.preset.pretrain_on]
 
 
 def load_study(config: dict[str, Any]) -> Study:
     """The study `config` describes (already validated against the JSON schema)."""
-    preset_name = config.get("preset", "default")
+    name = config.get("preset", "default")
     presets = config.get("presets", {})
-    if preset_name not in presets:
+    if name not in presets:
         known = ", ".join(sorted(presets))
-        raise CstpError(f"preset: {preset_name!r} is not defined; defined presets: {known}")
-    preset = presets[preset_name]
+        raise CstpError(f"preset: {name!r} is not defined; defined presets: {known}")
+    for other, data in presets.items():  # every preset, so a typo never waits for its turn
+        from_dict(PresetSpec, data, where=f"presets.{other}")
+    preset = from_dict(PresetSpec, presets[name], where=f"presets.{name}")
     seeds = tuple(config.get("seeds", ()))
     if not seeds:
         raise CstpError("seeds: the list is empty; give at least one seed, e.g. seeds: [0]")
-    datasets = {
-        key: _dataset(key, spec, preset.get("synth")) for key, spec in preset["datasets"].items()
-    }
-    if preset["pretrain_on"] not in datasets:
-        raise CstpError(
-            f"presets.{preset_name}.pretrain_on: {preset['pretrain_on']!r} is not one of its "
-            f"datasets ({', '.join(datasets)})"
-        )
-    tables = {name: _table(name, spec) for name, spec in config.get("tables", {}).items()}
-    used = dict.fromkeys([preset["pretrain_on"], *(d for t in tables.values() for d in t.datasets)])
-    for name, table in tables.items():
+    datasets = {key: _dataset(key, spec, preset.synth) for key, spec in preset.datasets.items()}
+    tables = {t: _table(t, spec) for t, spec in config.get("tables", {}).items()}
+    for table in tables.values():
         for key in table.datasets:
             if key not in datasets:
                 raise CstpError(
-                    f"tables.{name}.datasets: {key!r} is not a dataset of preset "
-                    f"{preset_name!r} ({', '.join(datasets)})"
+                    f"tables.{table.name}.datasets: {key!r} is not a dataset of preset "
+                    f"{name!r} ({', '.join(datasets)})"
                 )
+    used = dict.fromkeys([preset.pretrain_on, *(d for t in tables.values() for d in t.datasets)])
     for key in used:
-        _check_paths(datasets[key], f"presets.{preset_name}.datasets.{key}")
-    settings = {k: v for k, v in preset.items() if k not in ("datasets", "pretrain_on", "synth")}
+        _check_paths(datasets[key], f"presets.{name}.datasets.{key}")
     return Study(
-        preset=preset_name,
+        preset_name=name,
+        preset=preset,
         seeds=seeds,
-        interpretation=dict(config.get("interpretation", {})),
+        finetune_augment=config.get("interpretation", {}).get("finetune_augment", "scratch_only"),
         datasets=datasets,
-        pretrain_on=preset["pretrain_on"],
-        settings=settings,
         tables=tables,
     )
 
 
-def _dataset(key: str, spec: dict[str, Any], synth: str | None) -> Dataset:
-    kind, split = spec["kind"], spec.get("split", 1)
-    if spec.get("synthetic"):
-        if synth is None or kind not in LAYOUT:
+def _dataset(key: str, spec: DatasetSpec, synth: str | None) -> Dataset:
+    if spec.synthetic:
+        if synth is None or spec.kind not in LAYOUT:
             raise CstpError(
                 f"datasets.{key}: synthetic datasets need the preset's `synth` (tiny or default) "
-                f"and kind ucf101 or hmdb51, got kind {kind!r}"
+                f"and kind ucf101 or hmdb51, got kind {spec.kind!r}"
             )
-        videos, splits = LAYOUT[kind]
-        base = SYNTH_DIR / synth / kind
-        return Dataset(key, kind, spec["label"], split, base / videos, base / splits, synth)
-    for needed in ("root", "splits"):
-        if needed not in spec:
-            raise CstpError(f"datasets.{key}: a real dataset needs `{needed}`")
-    return Dataset(key, kind, spec["label"], split, Path(spec["root"]), Path(spec["splits"]))
+        videos, splits = LAYOUT[spec.kind]
+        base = SYNTH_DIR / synth / spec.kind
+        return Dataset(key, spec.kind, spec.label, spec.split, base / videos, base / splits, synth)
+    return Dataset(
+        key, spec.kind, spec.label, spec.split, Path(str(spec.root)), Path(str(spec.splits))
+    )
 
 
 def _check_paths(dataset: Dataset, where: str) -> None:

@@ -21,7 +21,7 @@ def collect(plan: Plan, table: str, root: Path = Path(".")) -> pd.DataFrame:
     """One row per cell, seed and dataset with every measured number (long format)."""
     rows = []
     for entry in plan.tables[table]:
-        test = _read(root / RUNS / "downstream" / entry.downstream / "test.json")
+        test = _read(root / RUNS / "evaluate" / entry.evaluate / "metrics.json")
         probe = _read(root / RUNS / "features" / entry.features / "probe.json")
         retrieval = _read(root / RUNS / "features" / entry.features / "retrieval.json")
         rows.append(
@@ -34,7 +34,7 @@ def collect(plan: Plan, table: str, root: Path = Path(".")) -> pd.DataFrame:
                 "probe": 100 * probe["probe_test"],
                 "r_at_1": 100 * retrieval["R@1"],
                 "pretrain_run": entry.pretrain or "",
-                "downstream_run": entry.downstream,
+                "finetune_run": entry.finetune,
             }
         )
     return pd.DataFrame(rows)
@@ -71,7 +71,7 @@ def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
             row[f"{label}: probe std"] = round(probe.std(ddof=1), 1) if len(probe) > 1 else None
             row[f"{label}: paper"] = paper
             row[f"{label}: ours - paper"] = None if paper is None else round(ours.mean() - paper, 1)
-            row[f"{label}: run"] = ";".join(sorted(set(values["downstream_run"])))
+            row[f"{label}: run"] = ";".join(sorted(set(values["finetune_run"])))
         row["seeds"] = int(mine["seed"].nunique())
         row["pretrain run"] = ";".join(sorted(set(mine["pretrain_run"]) - {""})) or "scratch"
         rows.append(row)
@@ -95,7 +95,7 @@ def caption(plan: Plan, table: str) -> str:
         else ""
     )
     return (
-        f"{spec.title} (regenerated, preset {plan.study.preset}). Ours: video-level top-1 (\\%) "
-        f"after fine-tuning ({spread}); probe: logistic regression on frozen features; paper: as "
-        f"printed. Datasets: {labels}.{note}"
+        f"{spec.title} (regenerated, preset {plan.study.preset_name}). Ours: video-level top-1 "
+        f"(\\%) after fine-tuning ({spread}); probe: logistic regression on frozen features; "
+        f"paper: as printed. Datasets: {labels}.{note}"
     )

@@ -1,83 +1,46 @@
 # Config validation, the job plan, and every input function the rules use (no logic in rules).
-import hashlib
-import json
-import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from cstp.errors import CstpError
+from cstp.workflow.code import fingerprint
 from cstp.workflow.plan import Plan
 from cstp.workflow.resources import local_gpus
+from cstp.workflow.rules import CellsOf, study_file
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 try:
     PLAN = Plan.from_config(config)
 except CstpError as err:
     raise WorkflowError(f"config: {err}") from None
+# Every job reads its spec from runs/<kind>/<id>/spec.json, named by its content: write the
+# missing ones now (a file that exists is already right).
+PLAN.write_specs()
+STUDY = study_file(config)
 
 ENV = "../../environment.yml"
-CONFIG_JSON = json.dumps(config, sort_keys=True, separators=(",", ":"))
-TRAIN = PLAN.study.resources("train")
-OTHER = PLAN.study.resources("other")
+TRAIN = PLAN.study.preset.resources.train
+OTHER = PLAN.study.preset.resources.other
 
 # Locally, GPU jobs are capped to the GPUs present (a profile or --resources gpu=N overrides).
 if "gpu" not in workflow.global_resources:
     workflow.register_resource("gpu", local_gpus())
 
-
-def library(*parts):
-    """Library sources matching `parts` (globs under cstp/), as paths relative to here."""
-    root = Path(workflow.basedir) / "cstp"
-    files = sorted(p for part in parts for p in root.glob(part))
-    return [os.path.relpath(p) for p in files]
+# The library code of each kind of job (its command's imports, transitively, without comments
+# and docstrings): a job depends on the stamp file named by its fingerprint, so new code means a
+# missing stamp and a re-run of exactly the jobs that run that code (docs/workflow.md).
+LIBRARY = Path(workflow.basedir) / "cstp"
 
 
-# Library sources whose change must re-run a job (Snakemake does not follow imports). A rule
-# depends on one stamp file named by the hash of its group's sources: new code, new stamp.
-CODE = {
-    "data": library(
-        "data/synth.py",
-        "data/world.py",
-        "data/render.py",
-        "data/encode.py",
-        "data/scan.py",
-        "data/splits.py",
-        "data/video.py",
-    ),
-    "train": library(
-        "engine/*.py",
-        "models/*.py",
-        "sampling/*.py",
-        "data/dataset.py",
-        "data/video.py",
-        "losses.py",
-        "spec.py",
-    ),
-    "table": library("workflow/*.py"),
-}
-
-
-def code_stamp(group):
-    digest = hashlib.sha256()
-    for path in CODE[group]:
-        digest.update(Path(path).read_bytes())
-    return f"runs/code/{group}-{digest.hexdigest()[:10]}.txt"
-
-
-def code_files(wildcards):
-    return CODE[wildcards.group]
-
-
-DATA_CODE = code_stamp("data")
-TRAIN_CODE = code_stamp("train")
-TABLE_CODE = code_stamp("table")
+def code_stamp(kind):
+    return f"runs/code/{kind}-{fingerprint(kind, LIBRARY)['digest']}.json"
 
 
 wildcard_constraints:
     run="[0-9a-f]{10}",
-    group="data|train|table",
+    job="synth|scan|pretrain|finetune|evaluate|features|table",
     digest="[0-9a-f]{10}",
     table="table[0-9]+",
 
@@ -101,17 +64,6 @@ def scan_args(wildcards):
     return f"{d.kind} --root {d.root} --splits {d.splits}{split}"
 
 
-def run_of(kind):
-    return lambda wildcards: PLAN.run(kind, wildcards.run)
-
-
-def spec_json(kind):
-    def spec(wildcards):
-        return PLAN.run(kind, wildcards.run).spec_json()
-
-    return spec
-
-
 def index_of(kind):
     def index(wildcards):
         return str(PLAN.run(kind, wildcards.run).dataset.index)
@@ -121,7 +73,7 @@ def index_of(kind):
 
 def encoder_of(kind):
     def encoder(wildcards):
-        pretrain = PLAN.run(kind, wildcards.run).pretrain
+        pretrain = PLAN.run(kind, wildcards.run).parent
         return [f"runs/pretrain/{pretrain}/encoder.pt"] if pretrain else []
 
     return encoder
@@ -129,10 +81,19 @@ def encoder_of(kind):
 
 def encoder_option(kind):
     def option(wildcards):
-        pretrain = PLAN.run(kind, wildcards.run).pretrain
+        pretrain = PLAN.run(kind, wildcards.run).parent
         return f"--encoder runs/pretrain/{pretrain}/encoder.pt" if pretrain else ""
 
     return option
+
+
+def model_of(wildcards):
+    return f"runs/finetune/{PLAN.run('evaluate', wildcards.run).parent}/model.pt"
+
+
+def cells_of(kind):
+    """The table cells a job serves, for its message (not a rerun trigger: see CellsOf)."""
+    return lambda wildcards: CellsOf(PLAN.run(kind, wildcards.run).describe())
 
 
 def runtime(base):
@@ -142,10 +103,3 @@ def runtime(base):
 
 def table_inputs(wildcards):
     return [str(p) for p in PLAN.result_files(wildcards.table)]
-
-
-def test_options():
-    test = PLAN.study.settings.get("test", {})
-    return " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in test.items() if k != "batch_size"
-    )

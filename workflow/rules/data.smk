@@ -1,4 +1,5 @@
 # Datasets: the embedded synthetic ones are generated here; every dataset is scanned to an index.
+# Code stamps: one file per kind of job, named by the fingerprint of the code it runs.
 
 
 localrules:
@@ -6,23 +7,22 @@ localrules:
 
 
 rule code_stamp:
-    input:
-        code_files,
     output:
-        "runs/code/{group}-{digest}.txt",
+        "runs/code/{job}-{digest}.json",
     log:
-        "logs/code/{group}-{digest}.log",
-    benchmark:
-        "benchmarks/code/{group}-{digest}.tsv"
+        "logs/code/{job}-{digest}.log",
     conda:
         ENV
+    params:
+        root=LIBRARY,
     shell:
-        "sha256sum {input} > {output} 2> {log}"
+        "cstp code {wildcards.job} --root {params.root} --expect {wildcards.digest} "
+        "--out {output} > {log} 2>&1"
 
 
 rule synth:
     input:
-        DATA_CODE,
+        code_stamp("synth"),
     output:
         "data/synth/{synth}/{kind}/synth.json",
     log:
@@ -33,8 +33,8 @@ rule synth:
         ENV
     threads: 2
     resources:
-        mem_mb=OTHER.get("mem_mb", 2000),
-        runtime=runtime(OTHER.get("runtime", 30)),
+        mem_mb=OTHER.mem_mb,
+        runtime=runtime(OTHER.runtime),
     shell:
         "cstp synth --out data/synth/{wildcards.synth} --preset {wildcards.synth} "
         "--datasets {wildcards.kind} --workers {threads} --no-progress > {log} 2>&1"
@@ -43,7 +43,7 @@ rule synth:
 rule scan:
     input:
         synth_marker,
-        DATA_CODE,
+        code_stamp("scan"),
     output:
         "data/index/{dataset}_split{split}.csv",
     log:
@@ -54,8 +54,8 @@ rule scan:
         ENV
     threads: 1
     resources:
-        mem_mb=OTHER.get("mem_mb", 2000),
-        runtime=runtime(OTHER.get("runtime", 30)),
+        mem_mb=OTHER.mem_mb,
+        runtime=runtime(OTHER.runtime),
     params:
         dataset=scan_args,
     shell:

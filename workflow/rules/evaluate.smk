@@ -1,36 +1,40 @@
-# Measurements: test-split accuracy of each trained classifier, and frozen features of each
-# encoder with their linear probe and retrieval recall.
+# Measurements: test-split accuracy of each trained classifier (runs/evaluate/<spec hash>), and
+# frozen features of each encoder with their linear probe and retrieval (runs/features/<hash>).
 
 
 rule evaluate:
     input:
-        model="runs/downstream/{run}/model.pt",
-        index=index_of("downstream"),
-        code=TRAIN_CODE,
+        spec="runs/evaluate/{run}/spec.json",
+        model=model_of,
+        index=index_of("evaluate"),
+        code=code_stamp("evaluate"),
     output:
-        "runs/downstream/{run}/test.json",
+        "runs/evaluate/{run}/metrics.json",
     log:
         "logs/evaluate/{run}.log",
     benchmark:
         "benchmarks/evaluate/{run}.tsv"
     conda:
         ENV
-    threads: OTHER.get("threads", 1)
+    threads: OTHER.threads
     resources:
-        mem_mb=OTHER.get("mem_mb", 4000),
-        runtime=runtime(OTHER.get("runtime", 30)),
+        mem_mb=OTHER.mem_mb,
+        runtime=runtime(OTHER.runtime),
     params:
-        test=test_options(),
+        cells=cells_of("evaluate"),
+    message:
+        "evaluate {wildcards.run}: {params.cells}"
     shell:
-        "cstp evaluate --run runs/downstream/{wildcards.run} --index {input.index} --out {output} "
-        "{params.test} --threads {threads} > {log} 2>&1"
+        "cstp evaluate --spec {input.spec} --model {input.model} --index {input.index} "
+        "--out runs/evaluate/{wildcards.run} --threads {threads} >> {log} 2>&1"
 
 
 rule features:
     input:
+        spec="runs/features/{run}/spec.json",
         index=index_of("features"),
         encoder=encoder_of("features"),
-        code=TRAIN_CODE,
+        code=code_stamp("features"),
     output:
         features="runs/features/{run}/features.pt",
         probe="runs/features/{run}/probe.json",
@@ -41,19 +45,15 @@ rule features:
         "benchmarks/features/{run}.tsv"
     conda:
         ENV
-    threads: OTHER.get("threads", 1)
+    threads: OTHER.threads
     resources:
-        mem_mb=OTHER.get("mem_mb", 4000),
-        runtime=runtime(OTHER.get("runtime", 30)),
+        mem_mb=OTHER.mem_mb,
+        runtime=runtime(OTHER.runtime),
     params:
-        spec=spec_json("features"),
+        cells=cells_of("features"),
         encoder=encoder_option("features"),
-        center=(
-            "--center"
-            if PLAN.study.settings.get("retrieval", {}).get("center")
-            else ""
-        ),
+    message:
+        "features {wildcards.run}: {params.cells}"
     shell:
-        "cstp features --spec {params.spec:q} --index {input.index} {params.encoder} "
-        "--out {output.features} --probe-out {output.probe} --retrieval-out {output.retrieval} "
-        "{params.center} --threads {threads} > {log} 2>&1"
+        "cstp features --spec {input.spec} --index {input.index} {params.encoder} "
+        "--out runs/features/{wildcards.run} --threads {threads} >> {log} 2>&1"

@@ -4,8 +4,9 @@
 
 rule pretrain:
     input:
+        spec="runs/pretrain/{run}/spec.json",
         index=index_of("pretrain"),
-        code=TRAIN_CODE,
+        code=code_stamp("pretrain"),
     output:
         encoder="runs/pretrain/{run}/encoder.pt",
         metrics="runs/pretrain/{run}/metrics.json",
@@ -15,14 +16,17 @@ rule pretrain:
         "benchmarks/pretrain/{run}.tsv"
     conda:
         ENV
-    threads: TRAIN.get("threads", 1)
+    threads: TRAIN.threads
     resources:
-        mem_mb=TRAIN.get("mem_mb", 4000),
-        runtime=runtime(TRAIN.get("runtime", 60)),
-        gpu=TRAIN.get("gpu", 0),
+        mem_mb=TRAIN.mem_mb,
+        runtime=runtime(TRAIN.runtime),
+        gpu=TRAIN.gpu,
     params:
-        spec=spec_json("pretrain"),
-        workers=TRAIN.get("workers", 0),
+        cells=cells_of("pretrain"),
+        workers=TRAIN.workers,
+    message:
+        "pretrain {wildcards.run}: {params.cells}"
     shell:
-        "cstp pretrain --spec {params.spec:q} --index {input.index} --out runs/pretrain/{wildcards.run} "
-        "--threads {threads} --workers {params.workers} > {log} 2>&1"
+        "cstp pretrain --spec {input.spec} --index {input.index} "
+        "--out runs/pretrain/{wildcards.run} --threads {threads} --workers {params.workers} "
+        ">> {log} 2>&1"

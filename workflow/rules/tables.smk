@@ -4,7 +4,8 @@
 rule table:
     input:
         table_inputs,
-        TABLE_CODE,
+        study=STUDY,
+        code=code_stamp("table"),
     output:
         csv=report(
             "results/{table}.csv",
@@ -29,7 +30,5 @@ rule table:
     resources:
         mem_mb=2000,
         runtime=10,
-    params:
-        config=CONFIG_JSON,
     shell:
-        "cstp table {wildcards.table} --config-json {params.config:q} --out-dir results > {log} 2>&1"
+        "cstp table {wildcards.table} --config {input.study} --out-dir results > {log} 2>&1"

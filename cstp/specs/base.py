@@ -1,8 +1,9 @@
 """Typed, hashable specs built from plain dicts (YAML/JSON), with one-line errors naming the key.
 
-Every run the harness does is described by a frozen dataclass tree; `from_dict` validates a config
-section against it (unknown keys, wrong types, values outside a field's `choices`) and `spec_hash`
-names the run folder from the canonical JSON of its content, so equal specs are one job.
+Every run the harness does is described by a frozen dataclass tree (`cstp.specs.*`); `from_dict`
+validates a config section against it (unknown keys, wrong types, values outside a field's
+`choices`) and `spec_hash` names the run folder from the canonical JSON of its content, so equal
+specs are one job.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import types
 import typing
 from typing import Any, TypeVar
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 from cstp.errors import CstpError
 
 T = TypeVar("T")
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def field(default: Any, doc: str = "", choices: tuple | None = None) -> Any:
@@ -63,7 +66,14 @@ def to_dict(spec: Any) -> Any:
         return {f.name: to_dict(getattr(spec, f.name)) for f in dataclasses.fields(spec)}
     if isinstance(spec, tuple | list):
         return [to_dict(v) for v in spec]
+    if isinstance(spec, dict):
+        return {k: to_dict(v) for k, v in spec.items()}
     return spec
+
+
+def spec_json(spec: Any) -> str:
+    """A spec as the JSON text of its run folder's spec.json (sorted keys, one key a line)."""
+    return json.dumps(to_dict(spec), sort_keys=True, indent=1) + "\n"
 
 
 def spec_hash(spec: Any, length: int = 10) -> str:
@@ -102,8 +112,15 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         raise CstpError(errors[0])
     if origin is tuple:
         return _convert_tuple(hint, value, key)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise CstpError(f"{key}: expected a mapping, got {value!r}")
+        item = typing.get_args(hint)[1]
+        return {str(k): _convert(item, v, _key(key, str(k))) for k, v in value.items()}
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        return float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
     if hint in (int, str, bool) and type(value) is hint:
         return value
     if typing.get_origin(hint) is typing.Literal and value in typing.get_args(hint):

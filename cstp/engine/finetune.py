@@ -12,27 +12,26 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
-from cstp.data.dataset import ClipDataset, TestClipsDataset, load_subset
+from cstp import distributed as dist
 from cstp.engine import checkpoint
-from cstp.engine import distributed as dist
-from cstp.engine.pretrain import load_encoder, to_input
+from cstp.engine.encoder import build_encoder, predict, to_input
 from cstp.engine.runtime import Runtime, autocast, configure, prepare_model, seed_everything
-from cstp.engine.specs import DownstreamSpec, EvalSpec
 from cstp.engine.trainer import Trainer, epoch_loader, sgd
-from cstp.errors import CstpError
-from cstp.models.backbones import build_backbone
 from cstp.models.heads import Classifier
-from cstp.spec import spec_hash, to_dict
+from cstp.sampling.datasets import ClipDataset, TestClipsDataset, load_subset
+from cstp.specs.base import spec_hash, to_dict
+from cstp.specs.measure import EvalClips
+from cstp.specs.train import FinetuneSpec
 
 log = logging.getLogger(__name__)
+TEST_CROP = EvalClips().crop  # validation clips are cut like test clips
 
 
 class VideoClassifier(nn.Module):
     """Backbone + classification head; in linear mode the backbone is frozen, BN statistics too."""
 
-    def __init__(self, backbone: nn.Module, classes: int, spec: DownstreamSpec):
+    def __init__(self, backbone: nn.Module, classes: int, spec: FinetuneSpec):
         super().__init__()
         self.backbone = backbone
         self.head = Classifier(
@@ -70,24 +69,12 @@ def video_group(video: str) -> str:
     return f"{match.group(1)}_g{match.group(2)}" if match else video
 
 
-def build_classifier(spec: DownstreamSpec, classes: int, encoder: Path | None) -> VideoClassifier:
-    backbone = build_backbone(spec.backbone.name, spec.backbone.width)
-    if spec.pretrain is not None:
-        if encoder is None:
-            raise CstpError(f"the spec starts from pretraining run {spec.pretrain}: give --encoder")
-        state = load_encoder(encoder, spec.pretrain)
-        if state["backbone"] != to_dict(spec.backbone):
-            raise CstpError(
-                f"{encoder}: backbone {state['backbone']}, spec {to_dict(spec.backbone)}"
-            )
-        backbone.load_state_dict(state["state_dict"])
-    elif encoder is not None:
-        raise CstpError("the spec trains from scratch (pretrain: null) but --encoder was given")
-    return VideoClassifier(backbone, classes, spec)
+def build_classifier(spec: FinetuneSpec, classes: int, encoder: Path | None) -> VideoClassifier:
+    return VideoClassifier(build_encoder(spec.backbone, spec.pretrain, encoder), classes, spec)
 
 
 def finetune(
-    spec: DownstreamSpec,
+    spec: FinetuneSpec,
     index: Path,
     run_dir: Path,
     encoder: Path | None = None,
@@ -119,26 +106,16 @@ def finetune(
 
     started = time.time()
     optimizer = sgd(model, spec.optim)
-    end_epoch = val.after_epoch if len(val_rows) else None
-    rows_out = Trainer(
-        run_dir,
-        trained,
-        optimizer,
-        spec.optim,
-        loader,
-        batches,
-        step,
-        end_epoch=end_epoch,
-        hooks=hooks,
-    ).fit()
-    chosen = val.choose(rows_out, spec.selection)
+    validate = val.after_epoch if len(val_rows) else None
+    args = (run_dir, trained, optimizer, spec.optim, loader, batches, step)
+    rows_out = Trainer(*args, end_epoch=validate, hooks=hooks).fit()
     metrics = {
         "run": spec_hash(spec),
         "kind": spec.mode,
         "classes": classes,
         "videos": {"train": len(train_rows), "val": len(val_rows)},
         "selection": spec.selection,
-        "selected_epoch": chosen,
+        "selected_epoch": val.choose(rows_out, spec.selection),
         "final": rows_out[-1] if rows_out else {},
         "seconds": time.time() - started,
         "device": str(device),
@@ -146,25 +123,23 @@ def finetune(
     if dist.rank() == 0:
         if spec.selection == "best_val":
             model.load_state_dict(checkpoint.load(val.best_path)["model"])
-        checkpoint.save_atomic(
-            {
-                "model": {k: v.cpu() for k, v in model.state_dict().items()},
-                "classes": classes,
-                "spec": to_dict(spec),
-                "run": spec_hash(spec),
-            },
-            run_dir / "model.pt",
-        )
-        checkpoint.write_json(run_dir / "metrics.json", metrics)
+        _save_model(run_dir, model, classes, spec, metrics)
     return metrics
+
+
+def _save_model(run_dir: Path, model: nn.Module, classes: int, spec: FinetuneSpec, metrics):
+    state = {k: v.cpu() for k, v in model.state_dict().items()}
+    record = {"model": state, "classes": classes, "spec": to_dict(spec), "run": spec_hash(spec)}
+    checkpoint.save_atomic(record, run_dir / "model.pt")
+    checkpoint.write_json(run_dir / "metrics.json", metrics)
 
 
 class _Validation:
     """Accuracy on the held-out training videos after each epoch; keeps the best weights."""
 
-    def __init__(self, model, rows, spec: DownstreamSpec, device, runtime, run_dir: Path):
+    def __init__(self, model, rows, spec: FinetuneSpec, device, runtime, run_dir: Path):
         self.model, self.spec, self.device, self.runtime = model, spec, device, runtime
-        self.dataset = TestClipsDataset(rows, spec.sampling, spec.val_clips, EvalSpec().crop)
+        self.dataset = TestClipsDataset(rows, spec.sampling, spec.val_clips, TEST_CROP)
         self.best_path = run_dir / "state" / "best.pt"
         self.best: float | None = None  # read from best.pt once, so a resumed run knows it
 
@@ -188,22 +163,3 @@ class _Validation:
         if selection == "last" or not rows:
             return len(rows)
         return int(checkpoint.load(self.best_path)["epoch"])
-
-
-@torch.no_grad()
-def predict(
-    model, dataset: TestClipsDataset, device, precision: str, workers: int = 0, batch_size: int = 8
-):
-    """Logits of every clip of every video: (videos x clips x classes, labels)."""
-    was_training = model.training
-    model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
-    all_logits, all_labels = [], []
-    for clips, labels, _ in loader:
-        b, n = clips.shape[:2]
-        with autocast(device, precision):
-            logits = model(to_input(clips.flatten(0, 1), device))
-        all_logits.append(logits.float().cpu().view(b, n, -1))
-        all_labels.append(labels)
-    model.train(was_training)
-    return torch.cat(all_logits), torch.cat(all_labels)

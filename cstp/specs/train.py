@@ -1,7 +1,6 @@
-"""The typed specs of the three kinds of job a table cell needs: pretrain, downstream, test.
+"""The specs of the two training jobs of a cell: self-supervised pretraining and fine-tuning.
 
-This module imports no torch, so the workflow can plan jobs cheaply. A spec is the whole identity
-of a run: its content hash names the run folder, so equal cells of
+A spec is the whole identity of a run: its content hash names the run folder, so equal cells of
 different tables are one job. Paths and devices are not part of a spec; they are given at run time.
 """
 
@@ -9,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cstp.sampling.recipe import BaseAugment, ClipSpec, ColorJitter, SamplingSpec
-from cstp.spec import field
+from cstp.specs.base import field
+from cstp.specs.sampling import BaseAugment, ClipSpec, ColorJitter, SamplingSpec
 
 PRECISIONS = ("fp32", "bf16")
+BACKBONES = ("c3d", "r2plus1d_10", "r2plus1d_18", "r3d_18", "s3d_g")  # cstp.models.BACKBONES
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,9 @@ SCHEMES = ("none", "simclr", "moco", "byol", "simsiam")
 
 
 @dataclass(frozen=True)
-class ContrastiveSpec:
-    scheme: str = field("none", "contrastive scheme (none: pretext tasks only)", choices=SCHEMES)
+class ContrastiveSettings:
+    """What a preset sets for every contrastive scheme; the scheme itself comes from a row."""
+
     proj_hidden: int = field(4096, "projector hidden width (official BYOL: 4096)")
     proj_dim: int = field(512, "projection width (official BYOL: 512)")
     pred_hidden: int = field(4096, "predictor hidden width (BYOL, SimSiam)")
@@ -51,6 +52,11 @@ class ContrastiveSpec:
 
 
 @dataclass(frozen=True)
+class ContrastiveSpec(ContrastiveSettings):
+    scheme: str = field("none", "contrastive scheme (none: pretext tasks only)", choices=SCHEMES)
+
+
+@dataclass(frozen=True)
 class LossWeights:
     """The paper's lambda (Eq. 5) and l (Eq. 4); official code: lambda_ctr = 0.1, the rest 1."""
 
@@ -61,19 +67,10 @@ class LossWeights:
     stor_spatial: float = field(1.0, "l_s, inside L_ocls")
     stor_temporal: float = field(1.0, "l_t, inside L_ocls")
 
-    def per_term(self) -> dict[str, float]:
-        return {
-            "contrastive": self.contrastive,
-            "playback_rate": self.playback_rate,
-            "rotation": self.rotation,
-            "stor_spatial": self.stor * self.stor_spatial,
-            "stor_temporal": self.stor * self.stor_temporal,
-        }
-
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    name: str = field("r2plus1d_10", "backbone (see docs/models.md)")
+    name: str = field("r2plus1d_10", "backbone (see docs/models.md)", choices=BACKBONES)
     width: float = field(1.0, "channel-width multiplier (1: the paper's)")
 
 
@@ -107,35 +104,28 @@ class ClassifierSpec:
 
 # The official fine-tuning augmentation: random-resized crop (area 0.2-1), flip, colour jitter
 # with probability 0.3; no grey, blur or rotation jitter.
-FINETUNE_SAMPLING = SamplingSpec(
-    clip=ClipSpec(),
-    base=BaseAugment(
-        rotation_jitter=0.0, grayscale_prob=0.0, blur_prob=0.0, color=ColorJitter(prob=0.3)
-    ),
-    fixed_rate=1,
+FINETUNE_BASE = BaseAugment(
+    rotation_jitter=0.0, grayscale_prob=0.0, blur_prob=0.0, color=ColorJitter(prob=0.3)
 )
+FINETUNE_SAMPLING = SamplingSpec(clip=ClipSpec(), base=FINETUNE_BASE, fixed_rate=1)
+FINETUNE_OPTIM = OptimSpec(epochs=100, lr=0.025, warmup_epochs=0.0, grad_clip=None)
 
 
 @dataclass(frozen=True)
-class DownstreamSpec:
+class FinetuneSpec:
     dataset: str = field("ucf101", "labelled dataset (its name in the config)")
     split: int = field(1, "official split")
     mode: str = field(
         "finetune",
         "finetune: end to end; linear: frozen backbone and BN",
-        choices=(
-            "finetune",
-            "linear",
-        ),
+        choices=("finetune", "linear"),
     )
     seed: int = field(0, "seed of the classifier, data order and sampling")
     pretrain: str | None = field(None, "hash of the pretraining run; null: from scratch")
     backbone: BackboneSpec = field(BackboneSpec(), "encoder (must match the pretraining)")
     sampling: SamplingSpec = field(FINETUNE_SAMPLING, "training clips and their augmentation")
     classifier: ClassifierSpec = field(ClassifierSpec(), "classification head")
-    optim: OptimSpec = field(
-        OptimSpec(epochs=100, lr=0.025, warmup_epochs=0.0, grad_clip=None), "optimiser and budget"
-    )
+    optim: OptimSpec = field(FINETUNE_OPTIM, "optimiser and budget")
     val_fraction: float = field(0.1, "share of training groups held out for model selection")
     selection: str = field(
         "best_val",
@@ -150,29 +140,3 @@ class DownstreamSpec:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.selection == "best_val" and self.val_fraction == 0:
             raise ValueError("selection best_val needs val_fraction > 0")
-
-
-@dataclass(frozen=True)
-class EvalSpec:
-    clips: int = field(10, "evenly spaced clips per test video (logits averaged)")
-    crop: float = field(0.875, "centre crop as a fraction of the short side (112 of 128)")
-    batch_size: int = field(8, "test videos per batch")
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    dataset: str = field("ucf101", "dataset whose train and test videos are encoded")
-    split: int = field(1, "official split")
-    pretrain: str | None = field(None, "hash of the pretraining run; null: random init (scratch)")
-    backbone: BackboneSpec = field(BackboneSpec(), "encoder")
-    clip: ClipSpec = field(ClipSpec(), "clip shape (as in pretraining)")
-    clips: int = field(10, "evenly spaced clips per video, features averaged")
-    crop: float = field(0.875, "centre crop as a fraction of the short side")
-    seed: int = field(0, "seed of the random initialisation when pretrain is null")
-    precision: str = field("fp32", "fp32 or bf16 (CUDA)", choices=("fp32", "bf16"))
-
-
-@dataclass(frozen=True)
-class ProbeSpec:
-    weight_decay: float = field(1e-3, "L2 penalty of the logistic regression")
-    max_iter: int = field(300, "L-BFGS iterations")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cstp.spec import field
+from cstp.specs.base import field
 
 PAPER_CANDIDATES = (0.2, 0.4, 0.6, 0.8, 1.0)
 ROTATIONS = (0, 90, 180, 270)

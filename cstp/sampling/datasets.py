@@ -21,8 +21,8 @@ from cstp.data.video import VideoReader
 from cstp.errors import CstpError
 from cstp.sampling.augment import ClipAugment, draw_augment, render_clip
 from cstp.sampling.pairs import eval_clips, plan_clip
-from cstp.sampling.recipe import SamplingSpec
 from cstp.sampling.sample import PairSampler
+from cstp.specs.sampling import SamplingSpec
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,151 @@
+"""The typed preset: every key of it reaches some job's spec (so its run id), or is one of the few
+that say how a job runs or what a table prints; anything else is rejected with the key named."""
+
+import copy
+import dataclasses
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cstp.errors import CstpError
+from cstp.specs.base import from_dict, to_dict
+from cstp.specs.study import PresetSpec
+from cstp.workflow.plan import KINDS, Plan
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
+# Keys that change no run by design: how a job runs (Snakemake resources), what a table prints,
+# and where a real dataset lies (its scan job's command; runs name a dataset by its key).
+NOT_IN_RUNS = ("resources.", "datasets.ucf101.label", "datasets.hmdb51.label")
+
+
+def leaves(cls, prefix=""):
+    """(dotted key, type, field) of every scalar field under a spec class."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint, key = hints[f.name], f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(hint):
+            yield from leaves(hint, f"{key}.")
+        elif typing.get_origin(hint) is dict:
+            item = typing.get_args(hint)[1]
+            for name in ("ucf101", "hmdb51"):
+                yield from leaves(item, f"{key}.{name}.")
+        else:
+            yield key, hint, f
+
+
+def alternatives(value, hint, f):
+    """Other values a key could take (some may be invalid: the test tries them in turn)."""
+    choices = f.metadata.get("choices")
+    if choices:
+        return [c for c in choices if c != value]
+    if isinstance(value, bool):
+        return [not value]
+    if isinstance(value, int):
+        return [value + 1, max(1, value // 2)]
+    if isinstance(value, float):
+        return [round(value * 0.5, 6), round(value + 0.05, 6)] if value else [0.1]
+    if isinstance(value, list):
+        if len(value) == 2 and all(isinstance(v, float) for v in value):
+            return [[value[0] * 1.1, value[1]], [value[0], value[1] * 0.9]]
+        return [value[:-1], value[1:]]
+    if value is None:
+        return [64, 5.0, 0.2]
+    if isinstance(value, str):
+        return ["hmdb51" if value == "ucf101" else f"{value} (renamed)"]
+    return []
+
+
+def run_ids(config) -> dict[str, set[str]]:
+    plan = Plan.from_config(config)
+    return {kind: set(plan.runs[kind]) for kind in KINDS}
+
+
+def _get(data, key):
+    for part in key.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def _set(data, key, value):
+    *path, last = key.split(".")
+    for part in path:
+        data = data.setdefault(part, {})
+    data[last] = value
+
+
+def test_every_preset_key_changes_a_run_id_or_is_declared_not_to():
+    typed = to_dict(from_dict(PresetSpec, CONFIG["presets"]["default"]))
+    base = run_ids(CONFIG)
+    untested = []
+    for key, hint, f in leaves(PresetSpec):
+        if key.endswith((".root", ".splits", ".synthetic")):
+            continue  # real datasets only (a synthetic one refuses them): see the next test
+        value = _get(typed, key)
+        changed = None
+        for other in alternatives(value, hint, f):
+            config = copy.deepcopy(CONFIG)
+            _set(config["presets"]["default"], key, other)
+            try:
+                ids = run_ids(config)
+            except CstpError:
+                continue  # not a valid value: try the next one
+            changed = ids != base
+            break
+        if changed is None:
+            untested.append(key)
+        elif key.startswith(NOT_IN_RUNS) or key in NOT_IN_RUNS:
+            assert not changed, f"{key} is declared not to change runs, but it does"
+        else:
+            assert changed, f"presets.default.{key} changes no run id: a setting nothing reads"
+    assert not untested, f"no valid other value found for {untested}"
+
+
+def test_a_real_dataset_location_reaches_its_scan_job_only(tmp_path):
+    """Runs name a real dataset by its key; where it lies is the scan job's command."""
+    config = copy.deepcopy(CONFIG)
+    config["preset"] = "paper"
+    datasets = config["presets"]["paper"]["datasets"]
+    for key in datasets:
+        for part in ("root", "splits"):
+            (tmp_path / key / part).mkdir(parents=True)
+            datasets[key][part] = str(tmp_path / key / part)
+    plan = Plan.from_config(config)
+    assert {d.root for d in plan.datasets()} == {
+        tmp_path / "ucf101" / "root",
+        tmp_path / "hmdb51" / "root",
+    }
+
+
+def test_interpretation_and_seeds_change_run_ids():
+    base = run_ids(CONFIG)
+    assert run_ids({**CONFIG, "interpretation": {"finetune_augment": "row"}}) != base
+    assert run_ids({**CONFIG, "seeds": [1]}) != base
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("pretrain.optim.epochs", "x", "presets.default.pretrain.optim.epochs: expected int"),
+        ("probe.weight_decai", 1.0, "presets.default.probe.weight_decai: unknown key"),
+        ("colour", 1, "presets.default.colour: unknown key"),
+        ("datasets.ucf101.root", "/x", "presets.default.datasets.ucf101: a synthetic dataset"),
+        ("pretrain.contrastive.scheme", "byol", "pretrain.contrastive.scheme: unknown key"),
+        ("test.clips", 0, "presets.default.test: clips and batch_size must be positive"),
+    ],
+)
+def test_a_bad_preset_key_is_named_before_any_job(key, value, message):
+    config = copy.deepcopy(CONFIG)
+    _set(config["presets"]["default"], key, value)
+    with pytest.raises(CstpError, match=message.replace(".", r"\.")):
+        Plan.from_config(config)
+
+
+def test_a_number_written_as_yaml_reads_it_is_a_number():
+    config = copy.deepcopy(CONFIG)
+    _set(config["presets"]["default"], "pretrain.optim.min_lr", "1e-5")  # YAML 1.1: a string
+    plan = Plan.from_config(config)
+    spec = next(iter(plan.runs["pretrain"].values())).spec
+    assert spec.optim.min_lr == 1e-5

@@ -1,0 +1,34 @@
+# Supervised training of each cell on each labelled dataset (runs/finetune/<spec hash>), from its
+# pretraining run's encoder or from scratch.
+
+
+rule finetune:
+    input:
+        spec="runs/finetune/{run}/spec.json",
+        index=index_of("finetune"),
+        encoder=encoder_of("finetune"),
+        code=code_stamp("finetune"),
+    output:
+        model="runs/finetune/{run}/model.pt",
+        metrics="runs/finetune/{run}/metrics.json",
+    log:
+        "logs/finetune/{run}.log",
+    benchmark:
+        "benchmarks/finetune/{run}.tsv"
+    conda:
+        ENV
+    threads: TRAIN.threads
+    resources:
+        mem_mb=TRAIN.mem_mb,
+        runtime=runtime(TRAIN.runtime),
+        gpu=TRAIN.gpu,
+    params:
+        cells=cells_of("finetune"),
+        encoder=encoder_option("finetune"),
+        workers=TRAIN.workers,
+    message:
+        "finetune {wildcards.run}: {params.cells}"
+    shell:
+        "cstp finetune --spec {input.spec} --index {input.index} {params.encoder} "
+        "--out runs/finetune/{wildcards.run} --threads {threads} --workers {params.workers} "
+        ">> {log} 2>&1"
