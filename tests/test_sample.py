@@ -3,9 +3,34 @@
 import numpy as np
 import torch
 
-from cstp.data.source import ArrayVideo
 from cstp.sampling.sample import LabelHistogram, PairSampler, pretext_classes
 from cstp.specs.sampling import ClipSpec, Pretext, SamplingSpec, Transformations
+
+
+class ArrayVideo:
+    """A video already decoded in memory, (T, H, W, C) uint8: a frame source without a file."""
+
+    def __init__(self, frames: torch.Tensor):
+        if frames.ndim != 4 or frames.dtype != torch.uint8:
+            raise ValueError(
+                f"frames must be uint8 (T, H, W, C), got {frames.dtype} {frames.shape}"
+            )
+        self.frames = frames
+
+    @property
+    def num_frames(self) -> int:
+        return self.frames.shape[0]
+
+    @property
+    def height(self) -> int:
+        return self.frames.shape[1]
+
+    @property
+    def width(self) -> int:
+        return self.frames.shape[2]
+
+    def read(self, indices: list[int]) -> torch.Tensor:
+        return self.frames[torch.as_tensor(indices, dtype=torch.long)]
 
 
 def _video(frames=120, height=48, width=64) -> ArrayVideo:
