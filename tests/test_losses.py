@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cstp import losses
-from cstp.models.contrastive import BYOL, MoCo, SimSiam, build_scheme
+from cstp.models.contrastive import BYOL, MoCo, MomentumScheme, SimSiam, build_scheme
 from cstp.models.joint import TASKS, term_weights
 from cstp.specs.train import ContrastiveSpec, LossWeights
 
@@ -155,3 +155,49 @@ def test_schemes_give_finite_losses_and_no_gradient_into_targets():
             assert all(p.grad is None for p in target.parameters()), name
     assert build_scheme(_spec("none"), _Tiny()) is None
     assert isinstance(build_scheme(_spec("simsiam"), _Tiny()), SimSiam)
+
+
+def test_byol_is_twice_simsiam_plus_two_on_the_same_embeddings():
+    torch.manual_seed(1)
+    p, z = torch.randn(5, 4), torch.randn(5, 4)
+    assert losses.byol_loss(p, z).item() == pytest.approx(2 + 2 * losses.simsiam_loss(p, z).item())
+
+
+@pytest.mark.parametrize("name", ["byol", "moco", "simsiam"])
+def test_a_symmetric_loss_is_the_mean_of_its_directions(name):
+    """On two identical clips both directions are one number: a mean gives it, a sum twice it."""
+    x = torch.randn(6, 2)
+    values = []
+    for symmetric in (True, False):
+        torch.manual_seed(0)
+        backbone = _Tiny()
+        scheme = build_scheme(_spec(name, queue=8, symmetric=symmetric), backbone)
+        scheme.eval()  # fixed BN statistics, no key shuffling: both directions see the same
+        backbone.eval()
+        values.append(scheme.loss(backbone(x), backbone(x), x, x).item())
+    assert values[0] == pytest.approx(values[1])
+
+
+def test_moco_has_its_own_momentum_and_temperature():
+    moco = build_scheme(_spec("moco"), _Tiny())
+    byol = build_scheme(_spec("byol"), _Tiny())
+    assert moco.momentum == 0.999 and byol.momentum == 0.996
+    assert moco.spec.moco_temperature == 0.2
+
+
+def test_moco_keys_see_shuffled_halves_and_come_back_in_order():
+    torch.manual_seed(0)
+    moco = MoCo(_spec("moco", queue=8), _Tiny())
+    x = torch.randn(8, 2)
+    moco.train()
+    shuffled = moco.target(x)
+    whole = MomentumScheme.target(moco, x)
+    assert not torch.allclose(shuffled, whole)  # other BatchNorm statistics
+    moco.target_backbone.eval()  # running statistics: halves and whole batch agree
+    moco.target_projector.eval()
+    assert torch.allclose(moco.target(x), MomentumScheme.target(moco, x), atol=1e-6)
+    steps = int(moco.shuffle_step)
+    batch = MoCo(_spec("moco", queue=8, key_bn="batch"), _Tiny())
+    batch.train()
+    batch.target(x)
+    assert steps == 2 and int(batch.shuffle_step) == 0

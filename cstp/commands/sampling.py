@@ -36,6 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--rates", type=types.int_list, default=(1, 2, 4, 8), help="playback rates drawn"
     )
     stats.add_argument("--crop-scale", choices=("conditional", "shared"), default="shared")
+    stats.add_argument(
+        "--spec",
+        type=Path,
+        help="a pretraining run's spec.json: measure exactly its sampling (the options above "
+        "then only give the video: --frames, --size)",
+    )
     stats.add_argument("--samples", type=types.positive_int, default=10000)
     stats.add_argument("--seed", type=int, default=0)
     stats.set_defaults(func=run_stor_stats)
@@ -57,6 +63,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_stor_stats(args: argparse.Namespace) -> int:
     from cstp.sampling.stats import format_stats, stor_stats
+
+    spec = _spec_sampling(args) if args.spec else _options_sampling(args)
+    if args.frames < spec.clip.frames:
+        raise CstpError(
+            f"--frames {args.frames}: shorter than one clip of {spec.clip.frames} frames"
+        )
+    width, height = args.size
+    print(
+        f"STOR sampler: {args.frames}-frame video, {width}x{height} frames, "
+        f"{spec.clip.frames}-frame clips, rates {list(spec.playback_rates)}, crop area "
+        f"{spec.base.crop_scale[0]:g}-{spec.base.crop_scale[1]:g}, "
+        f"crop scale {spec.stor.crop_scale}"
+    )
+    print(format_stats(stor_stats(spec, args.frames, width, height, args.samples, args.seed)))
+    return 0
+
+
+def _spec_sampling(args: argparse.Namespace):
+    from cstp.commands.job import load_spec
+    from cstp.specs.train import PretrainSpec
+
+    return load_spec(PretrainSpec, args.spec).sampling
+
+
+def _options_sampling(args: argparse.Namespace):
     from cstp.specs.base import from_dict
     from cstp.specs.sampling import SamplingSpec
 
@@ -82,17 +113,7 @@ def run_stor_stats(args: argparse.Namespace) -> int:
         },
         where="stor-stats",
     )
-    if args.frames < args.clip_frames:
-        raise CstpError(
-            f"--frames {args.frames}: shorter than one clip of --clip-frames {args.clip_frames}"
-        )
-    width, height = args.size
-    print(
-        f"STOR sampler: {args.frames}-frame video, {width}x{height} frames, "
-        f"{args.clip_frames}-frame clips, rates {list(args.rates)}, crop scale {args.crop_scale}"
-    )
-    print(format_stats(stor_stats(spec, args.frames, width, height, args.samples, args.seed)))
-    return 0
+    return spec
 
 
 def run_show_pair(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ def extract(
     seed_everything(spec.seed)
     backbone = build_encoder(spec.backbone, spec.pretrain, encoder)
     backbone.eval().to(device)
-    sampling = SamplingSpec(clip=spec.clip)
+    sampling = SamplingSpec(clip=spec.clip, fixed_rate=spec.fixed_rate)
     views = spec.views
     started, result = time.time(), {"spec": to_dict(spec)}
     for subset in ("train", "test"):

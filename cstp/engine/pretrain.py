@@ -43,6 +43,8 @@ def pretrain(
     backbone = build_backbone(spec.backbone.name, spec.backbone.width)
     scheme = build_scheme(spec.contrastive, backbone)
     model = JointModel(backbone, scheme, pretext_classes(spec.sampling), spec.loss)
+    if spec.sync_batchnorm and dist.is_distributed():
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = prepare_model(model, device, runtime)
     optimizer = sgd(model, spec.optim)
     trained = torch.nn.parallel.DistributedDataParallel(model) if dist.is_distributed() else model

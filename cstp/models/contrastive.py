@@ -3,6 +3,10 @@
 Each scheme owns its projector (and predictor / momentum encoder / queue where the method has one)
 and exposes `loss(h1, h2, x1, x2)`: h are the online backbone's features of the two clips, x the
 clips themselves for a momentum encoder. `update_target(progress)` runs after each optimiser step.
+
+One convention for all four (docs: L3): a scheme's loss is the mean over the directions it uses
+(clip 1 -> clip 2 and back), each direction its method's loss as published, so lambda_ctr means
+the same per direction whatever the scheme and whether it is symmetric.
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ class MomentumScheme(ContrastiveScheme):
         self.online = [backbone]  # a list, so the backbone is not registered twice
         self.target_backbone = copy.deepcopy(backbone).requires_grad_(False)
         self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)
-        self.momentum = spec.momentum
+        self.base_momentum = spec.momentum
+        self.momentum = self.base_momentum
 
     @torch.no_grad()
     def target(self, x: torch.Tensor) -> torch.Tensor:
@@ -71,7 +76,7 @@ class MomentumScheme(ContrastiveScheme):
 
     @torch.no_grad()
     def update_target(self, progress: float) -> None:
-        m = self.spec.momentum
+        m = self.base_momentum
         if self.spec.momentum_schedule == "cosine":
             m = 1 - (1 - m) * (math.cos(math.pi * progress) + 1) / 2
         self.momentum = m
@@ -93,25 +98,40 @@ class BYOL(MomentumScheme):
         loss = losses.byol_loss(p1, self.target(x2))
         if self.spec.symmetric:
             p2 = self.predictor(self.projector(h2))
-            loss = loss + losses.byol_loss(p2, self.target(x1))
+            loss = 0.5 * (loss + losses.byol_loss(p2, self.target(x1)))
         return loss
 
 
 class MoCo(MomentumScheme):
     def __init__(self, spec: ContrastiveSpec, backbone: nn.Module):
         super().__init__(spec, backbone)
+        self.base_momentum = self.momentum = spec.moco_momentum
         queue = nn.functional.normalize(torch.randn(spec.queue, spec.proj_dim), dim=1)
         self.register_buffer("queue", queue)  # K x D
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+        self.register_buffer("shuffle_step", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        """Keys; with key_bn shuffle, the key encoder sees the batch as two random halves, so its
+        BatchNorm statistics are not those of the videos the queries were normalised with."""
+        if self.spec.key_bn == "batch" or not self.training or len(x) < 4:
+            return super().target(x)
+        # A permutation that is a function of the step (the counter is checkpointed): resumable.
+        generator = torch.Generator().manual_seed(int(self.shuffle_step))
+        self.shuffle_step += 1
+        order = torch.randperm(len(x), generator=generator).to(x.device)
+        keys = torch.cat([super(MoCo, self).target(half) for half in x[order].chunk(2)])
+        return keys[torch.argsort(order)]  # back in batch order: N x D
 
     def loss(self, h1, h2, x1, x2) -> torch.Tensor:
-        t = self.spec.temperature
+        t = self.spec.moco_temperature
         k2 = self.target(x2)
         loss = losses.moco_infonce(self.projector(h1), k2, self.queue.clone(), t)
         keys = [k2]
         if self.spec.symmetric:
             k1 = self.target(x1)
-            loss = loss + losses.moco_infonce(self.projector(h2), k1, self.queue.clone(), t)
+            loss = 0.5 * (loss + losses.moco_infonce(self.projector(h2), k1, self.queue.clone(), t))
             keys.append(k1)
         if self.training:
             for k in keys:

@@ -19,6 +19,7 @@ class StorStats:
     table: pd.DataFrame  # one row per candidate
     rates: pd.Series  # playback-rate label frequencies
     fallbacks: dict[str, int]
+    crop_area: float  # mean area of clip 1's crop over all pairs, as a fraction of the frame
     samples: int
     plans_per_second: float
 
@@ -68,7 +69,8 @@ def stor_stats(
         name="frequency",
     )
     fallbacks = dict(histogram.counts.get("fallback", {}))
-    return StorStats(pd.DataFrame(rows), rates, fallbacks, samples, samples / elapsed)
+    crop_area = float(np.mean([p.clips[0].box.area for p in plans])) / (width * height)
+    return StorStats(pd.DataFrame(rows), rates, fallbacks, crop_area, samples, samples / elapsed)
 
 
 def _measured(kind: str, target: float, values: np.ndarray, frequency: float) -> dict:
@@ -91,6 +93,7 @@ def format_stats(stats: StorStats) -> str:
     if stats.rates.sum() > 0:
         rates = ", ".join(f"{k} {v:.3f}" for k, v in stats.rates.items())
         lines.append(f"playback-rate label frequencies: {rates}")
+    lines.append(f"mean crop area of clip 1 over all pairs: {stats.crop_area:.3f} of the frame")
     fallbacks = ", ".join(f"{k}: {v}" for k, v in sorted(stats.fallbacks.items())) or "none"
     lines.append(f"fallbacks (docs/interpretations.md): {fallbacks}")
     lines.append(f"{stats.samples} pairs planned at {stats.plans_per_second:,.0f} pairs/s")

@@ -60,6 +60,7 @@ class FeatureSpec:
     pretrain: str | None = field(None, "hash of the pretraining run; null: random init (scratch)")
     backbone: BackboneSpec = field(BackboneSpec(), "encoder")
     clip: ClipSpec = field(ClipSpec(), "clip shape (as in pretraining)")
+    fixed_rate: int = field(1, "frame step of the clips (as the fine-tuned classifier is tested)")
     views: EvalClips = field(EvalClips(), "clips per video whose features are averaged")
     seed: int = field(0, "seed of the random initialisation when pretrain is null")
     precision: str = field("fp32", "fp32 or bf16 (CUDA)", choices=PRECISIONS)

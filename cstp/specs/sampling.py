@@ -78,6 +78,12 @@ class StorSpec:
             check_candidates(getattr(self, name), name)
 
 
+def stor_area_cap(overlap: float) -> float:
+    """The largest area fraction of a frame-shaped box for which two such boxes in the frame can
+    overlap by `overlap` of their area: side fraction 1 / (2 - sqrt(overlap)), squared."""
+    return (1.0 / (2.0 - overlap**0.5)) ** 2
+
+
 def check_candidates(candidates: tuple[float, ...], name: str = "candidates") -> None:
     """Overlap candidates: a non-empty list of distinct rates in (0, 1]."""
     if len(candidates) == 0:

@@ -53,14 +53,24 @@ class PretrainRecipe:
     fixed_rate: int = field(1, "frame step of cells without a random playback rate")
     base: BaseAugment = field(BaseAugment(), "base augmentation")
     stor: StorSpec = field(StorSpec(), "STOR candidates (a row may give its own) and crop policy")
+    crop_cap: str = field(
+        "study",
+        "study: every pretraining cell's crop-area range is capped at what the smallest spatial "
+        "STOR candidate used anywhere in the study allows, so cells compared in a table draw "
+        "crops from one distribution (docs: S5); none: each cell's recipe as it is",
+        choices=("study", "none"),
+    )
     contrastive: ContrastiveSettings = field(ContrastiveSettings(), "every scheme's settings")
     loss: LossWeights = field(LossWeights(), "weights of the loss terms")
     optim: OptimSpec = field(OptimSpec(), "optimiser and budget")
+    sync_batchnorm: bool = field(False, "data parallelism (CUDA): SyncBatchNorm")
 
 
 @dataclass(frozen=True)
 class FinetuneRecipe:
-    fixed_rate: int = field(1, "frame step of the training and test clips")
+    fixed_rate: int = field(
+        1, "frame step of every downstream clip: training, validation, test and features"
+    )
     base: BaseAugment = field(FINETUNE_BASE, "training augmentation")
     classifier: ClassifierSpec = field(ClassifierSpec(), "classification head")
     optim: OptimSpec = field(FINETUNE_OPTIM, "optimiser and budget")

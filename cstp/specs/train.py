@@ -40,12 +40,21 @@ class ContrastiveSettings:
     proj_hidden: int = field(4096, "projector hidden width (official BYOL: 4096)")
     proj_dim: int = field(512, "projection width (official BYOL: 512)")
     pred_hidden: int = field(4096, "predictor hidden width (BYOL, SimSiam)")
-    temperature: float = field(0.1, "softmax temperature (SimCLR, MoCo)")
+    temperature: float = field(0.1, "SimCLR: softmax temperature of NT-Xent")
+    momentum: float = field(0.996, "BYOL: EMA momentum of the target encoder (official code)")
+    moco_temperature: float = field(0.2, "MoCo: softmax temperature (MoCo v2)")
+    moco_momentum: float = field(0.999, "MoCo: EMA momentum of the key encoder (MoCo)")
     queue: int = field(4096, "MoCo: number of negative keys kept")
-    momentum: float = field(0.996, "EMA momentum of the target / key encoder (BYOL, MoCo)")
+    key_bn: str = field(
+        "shuffle",
+        "MoCo: BatchNorm statistics of the key encoder; shuffle: from two random halves of the "
+        "batch (one process's stand-in for MoCo's shuffling BN); batch: from the whole batch, "
+        "the same videos as the queries' (the leak MoCo's shuffling BN closes)",
+        choices=("shuffle", "batch"),
+    )
     momentum_schedule: str = field(
         "constant",
-        "constant (official code) or cosine from `momentum` to 1 (BYOL paper)",
+        "constant (official code) or cosine from the momentum to 1 (BYOL paper)",
         choices=("constant", "cosine"),
     )
     symmetric: bool = field(True, "BYOL / MoCo: both clips as query (official code: yes)")
@@ -84,6 +93,9 @@ class PretrainSpec:
     contrastive: ContrastiveSpec = field(ContrastiveSpec(), "contrastive scheme")
     loss: LossWeights = field(LossWeights(), "weights of the loss terms")
     optim: OptimSpec = field(OptimSpec(), "optimiser and budget")
+    sync_batchnorm: bool = field(
+        False, "data parallelism (CUDA): BatchNorm statistics over every process's batch"
+    )
     precision: str = field("fp32", "fp32, or bf16 autocast on CUDA", choices=PRECISIONS)
 
     @property

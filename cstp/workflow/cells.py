@@ -12,7 +12,13 @@ from typing import Any
 
 from cstp.errors import CstpError
 from cstp.specs.measure import EvaluateSpec, FeatureSpec
-from cstp.specs.sampling import Pretext, SamplingSpec, Transformations
+from cstp.specs.sampling import (
+    BaseAugment,
+    Pretext,
+    SamplingSpec,
+    Transformations,
+    stor_area_cap,
+)
 from cstp.specs.train import ContrastiveSpec, FinetuneSpec, PretrainSpec
 from cstp.workflow.study import Dataset, Study, Table
 
@@ -81,6 +87,18 @@ class SpecBuilder:
     def __init__(self, study: Study):
         self.study = study
         self.preset = study.preset
+        self.base = self._study_base()
+
+    def _study_base(self) -> BaseAugment:
+        """The pretraining base augmentation of every cell: the recipe's, with the crop-area
+        range capped for the whole study (recipe.crop_cap: study)."""
+        recipe = self.preset.pretrain
+        smallest = study_smallest_spatial_candidate(self.study)
+        if recipe.crop_cap == "none" or smallest is None:
+            return recipe.base
+        cap = stor_area_cap(smallest)
+        lo, hi = recipe.base.crop_scale
+        return replace(recipe.base, crop_scale=(round(min(lo, cap), 4), round(min(hi, cap), 4)))
 
     def _sampling(self, recipe, augment: frozenset[str], rates: tuple[int, ...]) -> SamplingSpec:
         return SamplingSpec(
@@ -104,6 +122,7 @@ class SpecBuilder:
             )
         sampling = replace(
             self._sampling(recipe, cell.augment, recipe.playback_rates),
+            base=self.base,
             pretext=Pretext(**{p: p in cell.pretext for p in PRETEXTS}),
             stor=stor,
         )
@@ -120,6 +139,7 @@ class SpecBuilder:
             contrastive=ContrastiveSpec(scheme=cell.contrastive, **settings),
             loss=recipe.loss,
             optim=recipe.optim,
+            sync_batchnorm=recipe.sync_batchnorm,
             precision=self.preset.precision,
         )
 
@@ -127,6 +147,10 @@ class SpecBuilder:
         recipe = self.preset.finetune
         row_rule = self.study.finetune_augment == "row"
         augment = cell.augment if (row_rule or not cell.pretrains) else frozenset()
+        sampling = self._sampling(recipe, augment, self.preset.pretrain.playback_rates)
+        if not cell.pretrains and self.study.scratch_base == "base":
+            # A cell trained from scratch prints "Base": the base augmentation (docs: T1).
+            sampling = replace(sampling, base=self.preset.pretrain.base)
         return _build(
             FinetuneSpec,
             f"{cell.table} exp {cell.exp}",
@@ -135,7 +159,7 @@ class SpecBuilder:
             seed=seed,
             pretrain=pretrain,
             backbone=self.preset.backbone,
-            sampling=self._sampling(recipe, augment, self.preset.pretrain.playback_rates),
+            sampling=sampling,
             classifier=recipe.classifier,
             optim=recipe.optim,
             val_fraction=recipe.val_fraction,
@@ -154,12 +178,25 @@ class SpecBuilder:
             pretrain=pretrain,
             backbone=self.preset.backbone,
             clip=self.preset.clip,
+            fixed_rate=self.preset.finetune.fixed_rate,
             views=self.preset.features,
             seed=seed,
             precision=self.preset.precision,
             probe=self.preset.probe,
             retrieval=self.preset.retrieval,
         )
+
+
+def study_smallest_spatial_candidate(study: Study) -> float | None:
+    """The smallest spatial overlap rate any pretraining cell of the study predicts."""
+    default = study.preset.pretrain.stor.spatial_candidates
+    rates = [
+        min(cell.stor_candidates or default)
+        for table in study.tables.values()
+        for cell in cells(table)
+        if "stor_spatial" in cell.pretext
+    ]
+    return min(rates) if rates else None
 
 
 def _build(cls, where: str, **values):

@@ -61,6 +61,7 @@ class Study:
     preset: PresetSpec
     seeds: tuple[int, ...]
     finetune_augment: str  # interpretation T2: scratch_only or row
+    scratch_base: str  # interpretation T1: base or finetune
     datasets: dict[str, Dataset]
     tables: dict[str, Table] = field(default_factory=dict)
 
@@ -99,6 +100,7 @@ def load_study(config: dict[str, Any]) -> Study:
         preset=preset,
         seeds=seeds,
         finetune_augment=config.get("interpretation", {}).get("finetune_augment", "scratch_only"),
+        scratch_base=config.get("interpretation", {}).get("scratch_base", "base"),
         datasets=datasets,
         tables=tables,
     )
