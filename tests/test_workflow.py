@@ -212,7 +212,7 @@ def test_smoke_run_writes_csv_latex_and_plot(smoke_run):
         table[f"{label}: ours - paper"]
         == (table[f"{label}: ours"] - table[f"{label}: paper"]).round(1)
     ).all()
-    assert list(table["Spatial Overlap rate Prediction"]) == ["✗", "✓", "✗", "✓"]
+    assert list(table["Overlap Rate Prediction: Spatial"]) == ["✗", "✓", "✗", "✓"]
     assert table["pretrain run"].iloc[0] == "scratch"
     assert (smoke_run / "results" / "table5.png").read_bytes()[:4] == b"\x89PNG"
     tex = (smoke_run / "results" / "table5.tex").read_text()
@@ -243,8 +243,13 @@ def test_report_holds_the_tables_and_plots(smoke_run):
         "results/table5.csv", "--config", "preset=smoke", "--report", "report.html", cwd=smoke_run
     )
     report = (smoke_run / "report.html").read_text()
-    assert "table5.png" in report and "table5.csv" in report
+    assert "table5.png" in report and "table5.html" in report and "table5.md" in report
     assert "synthetic stand-ins" in report
+    page = (smoke_run / "results" / "table5.html").read_text()
+    assert "<table" in page and "\\begin{tabular}" in page and "Pretraining curves" in page
+    assert page.count("data:image/png;base64,") >= 2  # the plot and the curves, embedded
+    summary = (smoke_run / "results" / "summary.md").read_text()
+    assert "## table5" in summary and "Spearman" in summary
 
 
 @pytest.mark.slow

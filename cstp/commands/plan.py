@@ -100,17 +100,24 @@ def _list_jobs(plan, names: list[str]) -> int:
 
 
 def run_table(args: argparse.Namespace) -> int:
-    from cstp.workflow import latex, plots, tables
+    from cstp.files import write_text_atomic
+    from cstp.workflow import latex, pages, plots, summary, tables
 
     plan = load_plan(args)
-    if args.table not in plan.tables:
-        raise CstpError(f"{args.table}: no such table; tables: {', '.join(plan.tables)}")
-    measured = tables.collect(plan, args.table, args.runs_root)
-    summary = tables.summarize(plan, args.table, measured)
+    table = args.table
+    if table not in plan.tables:
+        raise CstpError(f"{table}: no such table; tables: {', '.join(plan.tables)}")
+    result = tables.summarize(plan, table, tables.collect(plan, table, args.runs_root))
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / args.table
-    summary.to_csv(stem.with_suffix(".csv"), index=False)
-    stem.with_suffix(".tex").write_text(latex.to_latex(plan, args.table, summary))
-    plots.plot(plan, args.table, summary, stem.with_suffix(".png"))
-    print(summary.to_string(index=False))
+    stem = args.out_dir / table
+    result.to_csv(stem.with_suffix(".csv"), index=False)
+    tex = latex.to_latex(plan, table, result, plan.study.latex_show)
+    write_text_atomic(stem.with_suffix(".tex"), tex)
+    images = {
+        "plot": plots.plot(plan, table, result, stem.with_suffix(".png")),
+        "curves": pages.curves(plan, table, args.out_dir / f"{table}_curves.png", args.runs_root),
+    }
+    write_text_atomic(stem.with_suffix(".html"), pages.page(plan, table, result, tex, images))
+    summary.write_summaries(summary.table_section(plan, table, result), args.out_dir, table)
+    print(result.to_string(index=False))
     return 0

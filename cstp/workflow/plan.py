@@ -107,9 +107,12 @@ class Plan:
         return self.runs[kind][run_id]
 
     def result_files(self, table: str) -> list[Path]:
-        """What a table is built from: each cell's test metrics and probe / retrieval metrics."""
+        """What a table is built from: each cell's test, probe and retrieval metrics, and the
+        metrics of its pretraining run."""
         files: list[Path] = []
         for entry in self.tables[table]:
+            if entry.pretrain:  # its metrics.csv beside it: the pretraining curves
+                files.append(RUNS / "pretrain" / entry.pretrain / "metrics.json")
             files.append(RUNS / "evaluate" / entry.evaluate / "metrics.json")
             files.append(RUNS / "features" / entry.features / "probe.json")
             files.append(RUNS / "features" / entry.features / "retrieval.json")

@@ -1,8 +1,10 @@
-"""Plots of a regenerated table: ours beside the paper's, per dataset (matplotlib, PNG).
+"""Plots of a regenerated table (matplotlib, PNG), one panel per dataset, one scale per panel.
 
-`bars`: one group per cell (fine-tuning and probe accuracy, ours; the paper's number on its own
-axis, since our datasets may be synthetic stand-ins with another scale). `line`: accuracy against
-the first column's value (Table 4: the number of STOR candidates), ours and the paper's curve.
+`bars`: per cell, our fine-tuning and probe accuracy as bars with error bars over seeds, and the
+paper's number as a marker on the same axis (its datasets may be the real ones while ours are
+synthetic stand-ins: the same scale shows how far apart they are). Ticks name each cell by its
+flags, as the table does. `line`: accuracy against the first column's value (Table 4: the number
+of STOR candidates), ours with error bars and the paper's curve.
 """
 
 from __future__ import annotations
@@ -17,83 +19,96 @@ import numpy as np
 import pandas as pd
 
 from cstp.workflow.plan import Plan
+from cstp.workflow.tables import CHECK, CROSS, flag_name
+
+OURS = {"ours": ("fine-tune (ours)", "tab:blue"), "probe": ("linear probe (ours)", "tab:orange")}
 
 
 def plot(plan: Plan, table: str, summary: pd.DataFrame, out: Path) -> Path:
     spec = plan.study.tables[table]
     datasets = [plan.study.datasets[k] for k in spec.datasets]
+    width = max(6.5, 0.5 * len(summary) + 2.5) if spec.plot == "bars" else 6.5
     figure, axes = plt.subplots(
-        len(datasets),
-        1,
-        figsize=(max(6.0, 0.55 * len(summary) + 3), 3.2 * len(datasets)),
-        squeeze=False,
+        len(datasets), 1, figsize=(width, 3.3 * len(datasets) + 0.8), squeeze=False
     )
     for ax, dataset in zip(axes[:, 0], datasets, strict=True):
         if spec.plot == "line":
             first = spec.columns[0]
-            x = summary[
-                f"{first['group']}: {first['name']}" if first.get("group") else first["name"]
-            ]
-            _line(ax, x.astype(float).to_numpy(), summary, dataset.label, first["name"])
+            x = summary[flag_name(first)].astype(float).to_numpy()
+            _line(ax, x, summary, dataset.label)
+            ax.set_xlabel(first["name"])
         else:
-            _bars(ax, summary, dataset.label)
+            _bars(
+                ax,
+                summary,
+                dataset.label,
+                [_tick(row, spec.columns) for _, row in summary.iterrows()],
+            )
         ax.set_title(dataset.label, fontsize=10)
+        ax.set_ylabel("top-1 (%)")
+        ax.set_ylim(0, 100)
+        ax.grid(axis="y", alpha=0.3)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncols=3, fontsize=8, frameon=False)
     figure.suptitle(f"{table}: {spec.title}", fontsize=11)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.06, 1, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=110)
     plt.close(figure)
     return out
 
 
+def _tick(row: pd.Series, columns) -> str:
+    """A cell as the table names it: its Exp. and the flags it ticks ('16: Contr+PB+Rot+STOR')."""
+    parts = []
+    for column in columns:
+        value = row[flag_name(column)]
+        if value == CHECK:
+            parts.append(column["name"].replace(" Rate", "").rstrip("."))
+        elif value != CROSS:  # a value, e.g. a number of candidates
+            parts.append(str(value))
+    return f"{row['Exp.']}: {'+'.join(parts) or 'none'}"
+
+
 def _errors(summary: pd.DataFrame, column: str):
     std = summary.get(column)
-    return None if std is None or std.isna().all() else std.fillna(0).to_numpy()
+    return None if std is None or std.isna().all() else std.fillna(0).to_numpy(dtype=float)
 
 
-def _bars(ax, summary: pd.DataFrame, label: str) -> None:
+def _bars(ax, summary: pd.DataFrame, label: str, ticks: list[str]) -> None:
     x = np.arange(len(summary))
-    width = 0.27
-    ours = summary[f"{label}: ours"].to_numpy(dtype=float)
-    probe = summary[f"{label}: probe"].to_numpy(dtype=float)
-    ax.bar(
-        x - width, ours, width, yerr=_errors(summary, f"{label}: ours std"), label="ours: fine-tune"
-    )
-    ax.bar(x, probe, width, yerr=_errors(summary, f"{label}: probe std"), label="ours: probe")
-    paper_ax = ax.twinx()
+    width = 0.38
+    for k, (metric, (name, colour)) in enumerate(OURS.items()):
+        values = summary[f"{label}: {metric}"].to_numpy(dtype=float)
+        ax.bar(
+            x + (k - 0.5) * width,
+            values,
+            width,
+            yerr=_errors(summary, f"{label}: {metric} std"),
+            label=name,
+            color=colour,
+            edgecolor="black",  # a value of 0 still shows, as a line at 0
+            linewidth=0.5,
+            capsize=2,
+        )
     paper = summary[f"{label}: paper"].to_numpy(dtype=float)
-    paper_ax.bar(x + width, paper, width, color="0.6", label="paper (right axis)")
-    ax.set_xticks(x, [f"Exp {e}" for e in summary["Exp."]], rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel("ours: top-1 (%)")
-    paper_ax.set_ylabel("paper: top-1 (%)")
-    _set_limits(ax, np.concatenate([ours, probe]), from_zero=True)
-    _set_limits(paper_ax, paper, from_zero=True)
-    handles = ax.get_legend_handles_labels()[0] + paper_ax.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, fontsize=7, loc="upper left", ncols=3)
+    ax.plot(x, paper, "kD", markersize=5, linestyle="none", label="paper (as printed)")
+    ax.set_xticks(x, ticks, rotation=40, ha="right", fontsize=7)
+    ax.set_xlim(-0.6, len(summary) - 0.4)
 
 
-def _line(ax, x: np.ndarray, summary: pd.DataFrame, label: str, name: str) -> None:
-    ours = summary[f"{label}: ours"].to_numpy(dtype=float)
-    ax.errorbar(
-        x, ours, yerr=_errors(summary, f"{label}: ours std"), marker="o", label="ours: fine-tune"
-    )
-    ax.plot(x, summary[f"{label}: probe"].to_numpy(dtype=float), marker="s", label="ours: probe")
-    paper_ax = ax.twinx()
-    paper_ax.plot(
-        x, summary[f"{label}: paper"].to_numpy(dtype=float), "k--^", label="paper (right axis)"
-    )
-    ax.set_xlabel(name)
-    ax.set_ylabel("ours: top-1 (%)")
-    paper_ax.set_ylabel("paper: top-1 (%)")
-    handles = ax.get_legend_handles_labels()[0] + paper_ax.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, fontsize=7, loc="lower right")
-
-
-def _set_limits(ax, values: np.ndarray, from_zero: bool = False) -> None:
-    # Bars start at zero (their length is the value); lines may zoom in on their range.
-    finite = values[np.isfinite(values)]
-    if finite.size:
-        low, high = finite.min(), finite.max()
-        pad = max(2.0, 0.15 * (high - low))
-        bottom = 0.0 if from_zero else max(0.0, low - pad)
-        ax.set_ylim(bottom, min(100.0, high + pad))
+def _line(ax, x: np.ndarray, summary: pd.DataFrame, label: str) -> None:
+    for metric, (name, colour) in OURS.items():
+        values = summary[f"{label}: {metric}"].to_numpy(dtype=float)
+        ax.errorbar(
+            x,
+            values,
+            yerr=_errors(summary, f"{label}: {metric} std"),
+            marker="o",
+            capsize=3,
+            color=colour,
+            label=name,
+        )
+    paper = summary[f"{label}: paper"].to_numpy(dtype=float)
+    ax.plot(x, paper, "k--D", markersize=5, label="paper (as printed)")
+    ax.set_xticks(x)

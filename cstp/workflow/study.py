@@ -62,6 +62,7 @@ class Study:
     seeds: tuple[int, ...]
     finetune_augment: str  # interpretation T2: scratch_only or row
     scratch_base: str  # interpretation T1: base or finetune
+    latex_show: tuple[str, ...]  # what the LaTeX tables show per dataset (outputs.latex)
     datasets: dict[str, Dataset]
     tables: dict[str, Table] = field(default_factory=dict)
 
@@ -101,6 +102,7 @@ def load_study(config: dict[str, Any]) -> Study:
         seeds=seeds,
         finetune_augment=config.get("interpretation", {}).get("finetune_augment", "scratch_only"),
         scratch_base=config.get("interpretation", {}).get("scratch_base", "base"),
+        latex_show=tuple(config.get("outputs", {}).get("latex", ("ours", "paper"))),
         datasets=datasets,
         tables=tables,
     )

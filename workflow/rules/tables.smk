@@ -1,4 +1,6 @@
-# The regenerated tables: CSV, booktabs LaTeX and a plot per table, in the report.
+# The regenerated tables: CSV, booktabs LaTeX, a plot and a report page per table, plus
+# results/<table>.md with its rank correlations (gathered, for every table built, in
+# results/summary.md).
 
 
 rule table:
@@ -7,18 +9,26 @@ rule table:
         study=STUDY,
         code=code_stamp("table"),
     output:
-        csv=report(
-            "results/{table}.csv",
-            caption="../report/table.rst",
-            category="Tables",
-            labels={"table": "{table}", "file": "csv"},
-        ),
+        csv="results/{table}.csv",
         tex="results/{table}.tex",
         png=report(
             "results/{table}.png",
             caption="../report/plot.rst",
-            category="Tables",
+            category="Plots",
             labels={"table": "{table}", "file": "plot"},
+        ),
+        html=report(
+            "results/{table}.html",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "{table}", "file": "table, LaTeX, curves"},
+        ),
+        curves="results/{table}_curves.png",
+        md=report(
+            "results/{table}.md",
+            caption="../report/summary.rst",
+            category="Summary",
+            labels={"table": "{table}", "file": "rank correlations"},
         ),
     log:
         "logs/table/{table}.log",

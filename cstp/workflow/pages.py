@@ -1,0 +1,103 @@
+"""The report page of a regenerated table (results/<table>.html, in the Snakemake report): the
+table as HTML, its LaTeX source and a rendered preview, the plot, the pretraining curves of its
+cells, and a link from each cell to its runs' metrics."""
+
+from __future__ import annotations
+
+import base64
+import html
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from cstp.workflow.latex import standalone
+from cstp.workflow.plan import RUNS, Plan
+from cstp.workflow.tables import caption
+
+
+def curves(plan: Plan, table: str, out: Path, root: Path = Path(".")) -> Path:
+    """Loss and pretext accuracies per epoch of every pretraining run of the table."""
+    runs = plan.runs_of([table])["pretrain"]
+    frames = {}
+    for run in runs:
+        path = root / RUNS / "pretrain" / run.id / "metrics.csv"
+        if path.exists():
+            frames[run.cells[0].split(" (")[0]] = pd.read_csv(path)
+    metrics = ["loss", *sorted({c for f in frames.values() for c in f if c.startswith("acc_")})]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for name, frame in frames.items():
+            if metric in frame:
+                ax.plot(frame["epoch"], frame[metric], marker=".", label=name)
+        ax.set_title(metric.removeprefix("acc_") + (" accuracy" if metric != "loss" else ""))
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    if frames:
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="center right", fontsize=6, frameon=False)
+    figure.suptitle(f"{table}: pretraining curves (training pairs, per epoch)", fontsize=10)
+    figure.tight_layout(rect=(0, 0, 0.85, 1))
+    figure.savefig(out, dpi=100)
+    plt.close(figure)
+    return out
+
+
+def latex_preview(tex: str) -> bytes | None:
+    """A PNG of the table compiled on a two-column page, or None without pdflatex / pdftoppm."""
+    if shutil.which("pdflatex") is None or shutil.which("pdftoppm") is None:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        (work / "t.tex").write_text(standalone(tex))
+        run = ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"]
+        if subprocess.run(run, cwd=work, capture_output=True).returncode != 0:
+            return None
+        crop = ["pdftoppm", "-png", "-r", "110", "-f", "1", "-l", "1", "t.pdf", "page"]
+        subprocess.run(crop, cwd=work, capture_output=True, check=False)
+        pages = sorted(work.glob("page*.png"))
+        return pages[0].read_bytes() if pages else None
+
+
+def _image(data: bytes | None, alt: str) -> str:
+    if data is None:
+        return f"<p><em>{html.escape(alt)}: not rendered (needs pdflatex and pdftoppm).</em></p>"
+    encoded = base64.b64encode(data).decode()
+    source = f"data:image/png;base64,{encoded}"
+    return f'<img alt="{html.escape(alt)}" style="max-width:100%" src="{source}">'
+
+
+def page(plan: Plan, table: str, summary: pd.DataFrame, tex: str, images: dict[str, Path]) -> str:
+    shown = summary.copy()
+    for column in [c for c in shown.columns if c.endswith(": run")]:
+        shown[column] = [_links(v) for v in shown[column]]
+    styled = shown.style.hide(axis="index").format(precision=1, na_rep="")
+    words = caption(plan, table).replace("$\\pm$", "±").replace("\\%", "%")
+    parts = [
+        f"<h2>{html.escape(table)}: {html.escape(plan.study.tables[table].title)}</h2>",
+        f"<p>{html.escape(words)}</p>",
+        styled.to_html(escape=False),
+        "<h3>Plot</h3>",
+        _image(images["plot"].read_bytes(), "plot"),
+        "<h3>Pretraining curves</h3>",
+        _image(images["curves"].read_bytes(), "pretraining curves"),
+        "<h3>LaTeX (rendered on a two-column page)</h3>",
+        _image(latex_preview(tex), "LaTeX preview"),
+        f"<pre>{html.escape(tex)}</pre>",
+    ]
+    return "<html><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+
+
+def _links(runs: str) -> str:
+    """Fine-tuning run ids as links to their metrics (relative to results/)."""
+    return " ".join(
+        f'<a href="../{RUNS}/finetune/{run}/metrics.json">{run}</a>'
+        for run in runs.split(";")
+        if run
+    )
