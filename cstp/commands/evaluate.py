@@ -11,11 +11,8 @@ from cstp.commands import job
 def register(sub: argparse._SubParsersAction) -> None:
     text = "test-split accuracy of a trained classifier (clip and video level)"
     parser = sub.add_parser("evaluate", help=text, description=text)
-    parser.add_argument("--spec", type=Path, required=True, help="spec.json (or YAML) of the test")
     parser.add_argument("--model", type=Path, required=True, help="model.pt of the finetune run")
-    parser.add_argument("--index", type=Path, required=True, help="index csv of the dataset")
-    parser.add_argument("--out", type=Path, required=True, help="run folder (metrics.json)")
-    job.add_runtime_options(parser)
+    job.add_job_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -23,9 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from cstp.engine.evaluate import evaluate
     from cstp.specs.measure import EvaluateSpec
 
-    spec = job.load_spec(EvaluateSpec, args.spec)
-    job.check_index(args.index)
-    job.start(args, "evaluate", spec)
+    spec = job.prepare(args, EvaluateSpec, "evaluate")
     metrics = evaluate(spec, args.model, args.index, args.out, job.runtime(args))
     job.record_code("evaluate", args.out)
     print(f"{args.out}: top-1 video {metrics['top1_video']:.4f}, clip {metrics['top1_clip']:.4f}")

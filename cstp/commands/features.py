@@ -12,11 +12,7 @@ from cstp.commands import job
 def register(sub: argparse._SubParsersAction) -> None:
     text = "video-level features of train and test videos, their linear probe and retrieval"
     features = sub.add_parser("features", help=text, description=text)
-    features.add_argument("--spec", type=Path, required=True, help="spec.json (or YAML)")
-    features.add_argument("--index", type=Path, required=True, help="index csv of the dataset")
-    features.add_argument("--out", type=Path, required=True, help="run folder")
-    features.add_argument("--encoder", type=Path, help="encoder.pt (omit for random init)")
-    job.add_runtime_options(features)
+    job.add_job_arguments(features, encoder=True)
     features.set_defaults(func=run_features)
 
     retrieve = sub.add_parser("retrieve", help="nearest-neighbour retrieval recall R@k")
@@ -36,9 +32,7 @@ def run_features(args: argparse.Namespace) -> int:
     from cstp.engine.features import measure
     from cstp.specs.measure import FeatureSpec
 
-    spec = job.load_spec(FeatureSpec, args.spec)
-    job.check_index(args.index)
-    job.start(args, "features", spec)
+    spec = job.prepare(args, FeatureSpec, "features")
     result = measure(spec, args.index, args.out, args.encoder, job.runtime(args))
     job.record_code("features", args.out)
     _report_probe(result["probe"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from pathlib import Path
 
 from cstp.commands import job
 
@@ -16,11 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     }
     for name, text in commands.items():
         parser = sub.add_parser(name, help=text, description=text)
-        parser.add_argument("--spec", type=Path, required=True, help="spec.json (or YAML)")
-        parser.add_argument("--index", type=Path, required=True, help="index csv of the dataset")
-        parser.add_argument("--out", type=Path, required=True, help="run folder")
-        parser.add_argument("--encoder", type=Path, help="encoder.pt of the pretraining run")
-        job.add_runtime_options(parser)
+        job.add_job_arguments(parser, encoder=True)
         parser.set_defaults(func=run, mode="linear" if name == "linear" else None)
 
 
@@ -29,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from cstp.specs.train import FinetuneSpec
 
     spec = job.load_spec(FinetuneSpec, args.spec)
-    if args.mode is not None:
+    if args.mode is not None:  # cstp linear: the spec's run, with a frozen encoder
         spec = dataclasses.replace(spec, mode=args.mode)
     job.check_index(args.index)
     job.start(args, "finetune", spec)

@@ -14,6 +14,24 @@ from cstp.commands import args as types
 from cstp.errors import CstpError
 
 
+def add_job_arguments(parser: argparse.ArgumentParser, encoder: bool = False) -> None:
+    """--spec, --index and --out (and --encoder) of a job command, then the runtime options."""
+    parser.add_argument("--spec", type=Path, required=True, help="spec.json (or YAML) of the run")
+    parser.add_argument("--index", type=Path, required=True, help="index csv of the dataset")
+    parser.add_argument("--out", type=Path, required=True, help="run folder")
+    if encoder:
+        parser.add_argument("--encoder", type=Path, help="encoder.pt of the pretraining run")
+    add_runtime_options(parser)
+
+
+def prepare(args: argparse.Namespace, cls, kind: str):
+    """The job's spec from --spec, its index checked, and the log header written."""
+    spec = load_spec(cls, args.spec)
+    check_index(args.index)
+    start(args, kind, spec)
+    return spec
+
+
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("runtime (not part of the experiment)")
     group.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda:0")
