@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from cstp.files import write_text_atomic
 
@@ -24,6 +27,23 @@ class CellsOf:
 
     def __str__(self) -> str:
         return self.text
+
+
+def typed_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """--config values as YAML reads them. Snakemake parses a list or mapping given on the command
+    line with YAML's BaseLoader, which leaves every number in it a string (`seeds=[0,1,2]` gives
+    ['0', '1', '2']); scalars it already types itself."""
+
+    def typed(value):
+        if isinstance(value, str):
+            return yaml.safe_load(value) if value.strip() else value
+        if isinstance(value, list):
+            return [typed(v) for v in value]
+        if isinstance(value, dict):
+            return {k: typed(v) for k, v in value.items()}
+        return value
+
+    return {k: typed(v) for k, v in overrides.items() if isinstance(v, list | dict)}
 
 
 def study_file(config: dict[str, Any], root: Path = Path(".")) -> str:

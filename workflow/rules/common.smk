@@ -2,14 +2,15 @@
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+from snakemake.utils import update_config, validate
 
 from cstp.errors import CstpError
 from cstp.workflow.code import fingerprint
 from cstp.workflow.plan import Plan
 from cstp.workflow.resources import local_gpus
-from cstp.workflow.rules import CellsOf, study_file
+from cstp.workflow.rules import CellsOf, study_file, typed_overrides
 
+update_config(config, typed_overrides(workflow.config_settings.config))
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 try:
     PLAN = Plan.from_config(config)
