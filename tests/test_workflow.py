@@ -157,6 +157,8 @@ def test_bad_config_stops_before_any_job_and_says_why(override, message, tmp_pat
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert "Job stats" not in result.stdout
+    said = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(said) < 25, f"{len(said)} lines for one bad key"
 
 
 def test_slurm_profile_gives_training_rules_a_gpu_and_the_checkpoint_signal():

@@ -46,6 +46,21 @@ def typed_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
     return {k: typed(v) for k, v in overrides.items() if isinstance(v, list | dict)}
 
 
+def schema_error(config: Mapping[str, Any], schema_path: Path) -> str | None:
+    """The config's first violation of the JSON schema as one line naming the key, or None."""
+    import jsonschema
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(dict(config))
+    )
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
+    return f"{where}: {message}"
+
+
 def study_file(config: dict[str, Any], root: Path = Path(".")) -> str:
     """Write the effective config to runs/study/<hash>.json (once) and return its path: the table
     jobs read it, and a changed config is a new file, so they rebuild."""

@@ -8,9 +8,13 @@ from cstp.errors import CstpError
 from cstp.workflow.code import fingerprint
 from cstp.workflow.plan import Plan
 from cstp.workflow.resources import local_gpus
-from cstp.workflow.rules import CellsOf, study_file, typed_overrides
+from cstp.workflow.rules import CellsOf, schema_error, study_file, typed_overrides
 
 update_config(config, typed_overrides(workflow.config_settings.config))
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+problem = schema_error(config, SCHEMA)
+if problem:  # one line naming the key, not the whole config
+    raise WorkflowError(f"config: {problem}")
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 try:
     PLAN = Plan.from_config(config)
