@@ -244,3 +244,32 @@ def test_validation_groups_never_straddle():
     train, val = split_validation(rows, 0.2, seed=0)
     assert len(val) == 6 and len(train) == 24
     assert not set(train["video"].map(video_group)) & set(val["video"].map(video_group))
+
+
+def test_a_damaged_checkpoint_is_set_aside_and_the_run_still_ends_equal(
+    synth_index, tmp_path, caplog
+):
+    spec = pretrain_spec("byol", epochs=3)
+    pretrain(spec, synth_index, tmp_path / "whole", CPU)
+    with pytest.raises(Interrupted):
+        pretrain(spec, synth_index, tmp_path / "killed", CPU, hooks=(_kill_at(5),))
+    state = tmp_path / "killed" / "state"
+    assert (state / "previous.pt").exists()  # the checkpoint before the last is kept
+    last = state / "last.pt"
+    last.write_bytes(last.read_bytes()[:100])  # as a full disk or a kill mid-write leaves it
+    with caplog.at_level("WARNING"):
+        pretrain(spec, synth_index, tmp_path / "killed", CPU)
+    assert f"{last}: not a readable checkpoint" in caplog.text
+    assert (state / "last.pt.damaged").exists()
+    a, b = _weights(tmp_path / "whole" / "encoder.pt"), _weights(tmp_path / "killed" / "encoder.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_damaged_encoder_is_named(tmp_path):
+    from cstp.engine.encoder import build_encoder
+    from cstp.specs.train import BackboneSpec
+
+    bad = tmp_path / "encoder.pt"
+    bad.write_bytes(b"")
+    with pytest.raises(CstpError, match=f"{bad}: not a readable checkpoint"):
+        build_encoder(BackboneSpec(**TINY), "0123456789", bad)

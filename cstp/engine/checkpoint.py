@@ -23,12 +23,21 @@ def write_json(path: str | Path, data: dict) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+class DamagedCheckpoint(CstpError):
+    """A checkpoint file that exists but cannot be read (truncated, empty, not a checkpoint)."""
+
+
 def load(path: str | Path) -> dict[str, Any] | None:
-    """The checkpoint at `path`, or None when there is none yet."""
+    """The checkpoint at `path`, or None when there is none yet; DamagedCheckpoint naming the file
+    when it cannot be read."""
     path = Path(path)
     if not path.exists():
         return None
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises EOFError, RuntimeError, UnpicklingError, ...
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise DamagedCheckpoint(f"{path}: not a readable checkpoint ({reason})") from None
 
 
 def claim(run_dir: Path, spec) -> None:

@@ -23,6 +23,7 @@ from cstp import distributed as dist
 from cstp.engine import checkpoint
 from cstp.engine.runtime import StopRequest
 from cstp.errors import CstpError
+from cstp.files import write_atomic
 from cstp.sampling.datasets import EpochBatches
 from cstp.specs.train import OptimSpec
 
@@ -116,6 +117,7 @@ class Trainer:
         self.loader, self.batches, self.step_fn = loader, batches, step_fn
         self.after_step, self.end_epoch, self.hooks = after_step, end_epoch, hooks
         self.state_path = run_dir / "state" / "last.pt"
+        self.previous_path = run_dir / "state" / "previous.pt"  # the one before, kept by _save
         self.steps_per_epoch = batches.batches_per_epoch()
         self.total_steps = spec.epochs * self.steps_per_epoch
         if self.steps_per_epoch == 0:
@@ -198,8 +200,19 @@ class Trainer:
             + f"; the last good checkpoint is {self.state_path}"
         )
 
+    def _load_state(self) -> dict | None:
+        """The newest readable checkpoint: last.pt, else (damaged: moved aside as *.damaged,
+        with a warning naming it) previous.pt, else None (start from the beginning)."""
+        for path in (self.state_path, self.previous_path):
+            try:
+                return checkpoint.load(path)
+            except checkpoint.DamagedCheckpoint as err:
+                log.warning("%s; moved to %s.damaged, trying an older checkpoint", err, path.name)
+                path.replace(path.with_name(path.name + ".damaged"))
+        return None
+
     def _resume(self) -> tuple[int, int, Meter]:
-        state = checkpoint.load(self.state_path)
+        state = self._load_state()
         if state is None:
             self._rows: list[dict[str, float]] = []
             return 0, 0, Meter({})
@@ -215,6 +228,8 @@ class Trainer:
     def _save(self, epoch: int, batch: int, meter: Meter) -> None:
         if dist.rank() != 0:
             return
+        if self.state_path.exists():  # keep one older checkpoint, in case this one is damaged
+            self.state_path.replace(self.previous_path)
         checkpoint.save_atomic(
             {
                 "model": self.model.state_dict(),
@@ -232,9 +247,11 @@ class Trainer:
 
 def write_metrics_csv(path: Path, rows: list[dict[str, float]]) -> None:
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomic(path, write)
