@@ -273,3 +273,14 @@ def test_a_damaged_encoder_is_named(tmp_path):
     bad.write_bytes(b"")
     with pytest.raises(CstpError, match=f"{bad}: not a readable checkpoint"):
         build_encoder(BackboneSpec(**TINY), "0123456789", bad)
+
+
+def test_the_classes_come_from_the_whole_index_not_the_training_labels(synth_index, tmp_path):
+    index = pd.read_csv(synth_index)
+    last = index["label"].max()
+    # Every training video of the last class is unreadable: the head still has its output.
+    index.loc[(index["label"] == last) & (index["subset"] == "train"), "status"] = "unreadable"
+    damaged = tmp_path / "index.csv"
+    index.to_csv(damaged, index=False)
+    spec = finetune_spec(None, epochs=1, selection="last", val_fraction=0.0)
+    assert finetune(spec, damaged, tmp_path / "ft", None, CPU)["classes"] == last + 1

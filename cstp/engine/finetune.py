@@ -19,7 +19,7 @@ from cstp.engine.encoder import build_encoder, predict, to_input
 from cstp.engine.runtime import Runtime, autocast, configure, prepare_model, seed_everything
 from cstp.engine.trainer import Trainer, epoch_loader, sgd
 from cstp.models.heads import Classifier
-from cstp.sampling.datasets import ClipDataset, TestClipsDataset, load_subset
+from cstp.sampling.datasets import ClipDataset, TestClipsDataset, class_count, load_subset
 from cstp.specs.base import spec_hash, to_dict
 from cstp.specs.measure import EvalClips
 from cstp.specs.train import FinetuneSpec
@@ -87,7 +87,7 @@ def finetune(
     seed_everything(spec.seed)
     checkpoint.claim(run_dir, spec)
     rows = load_subset(index, "train", min_frames=spec.sampling.clip.frames)
-    classes = int(rows["label"].max()) + 1
+    classes = class_count(index)
     train_rows, val_rows = split_validation(rows, spec.val_fraction, spec.seed)
     model = prepare_model(build_classifier(spec, classes, encoder), device, runtime)
     dataset = ClipDataset(train_rows, spec.sampling, spec.seed)

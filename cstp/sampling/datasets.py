@@ -27,6 +27,12 @@ from cstp.specs.sampling import SamplingSpec
 log = logging.getLogger(__name__)
 
 
+def class_count(index: str | Path) -> int:
+    """Classes of a dataset: from every listed video of its index (train, test and unused, usable
+    or not), so a class whose training videos are all unreadable still gets its output."""
+    return int(read_index(index)["label"].max()) + 1
+
+
 def load_subset(index: str | Path, subset: str, min_frames: int = 1) -> pd.DataFrame:
     """The usable videos of one subset of a scanned index, with their true frame counts."""
     table = read_index(index)
