@@ -62,7 +62,7 @@ def to_latex(
         r"\typeout{cstp: table scaled to the column width}",
         r"\resizebox{\columnwidth}{!}{\usebox\cstpbox}",
         r"\else\usebox\cstpbox\fi",
-        f"\\caption{{{escape_caption(caption(plan, table))}}}",
+        f"\\caption{{{escape_caption(caption(plan, table, show))}}}",
         f"\\label{{tab:cstp-{table}}}",
         r"\end{table}",
     ]

@@ -29,7 +29,8 @@ def curves(plan: Plan, table: str, out: Path, root: Path = Path(".")) -> Path:
     for run in runs:
         path = root / RUNS / "pretrain" / run.id / "metrics.csv"
         if path.exists():
-            frames[run.cells[0].split(" (")[0]] = pd.read_csv(path)
+            mine = [c for c in run.cells if c.startswith(f"{table} ")] or run.cells
+            frames[mine[0].split(" (")[0]] = pd.read_csv(path)
     metrics = ["loss", *sorted({c for f in frames.values() for c in f if c.startswith("acc_")})]
     figure, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):

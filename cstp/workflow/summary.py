@@ -63,7 +63,9 @@ def table_section(plan: Plan, table: str, summary: pd.DataFrame) -> str:
             close = within_noise(means, summary[f"{label}: {metric} std"], summary["Exp."])
             shown = "one seed: spread unknown" if close is None else ", ".join(close)
             measure = "fine-tune" if metric == "ours" else "linear probe"
-            lines.append(f"| {label} | {measure} | {rho:.2f} | {p:.3f} | {shown} |")
+            correlation = "n/a (no spread)" if np.isnan(rho) else f"{rho:.2f}"
+            p_value = "n/a" if np.isnan(p) else f"{p:.3f}"
+            lines.append(f"| {label} | {measure} | {correlation} | {p_value} | {shown} |")
     lines += [
         "",
         "Agreeing with the paper's ordering is a finding, not a target: on synthetic stand-ins the",
