@@ -75,4 +75,4 @@ def test_the_summary_gives_mean_std_paper_and_difference_per_cell():
     assert summary.loc["baseline", "pretrain run"] == "scratch"
     assert len(summary.loc["both", f"{label}: run"].split(";")) == 2  # one fine-tune per seed
     assert set(summary["seeds"]) == {2}
-    assert list(summary["Spatial Overlap rate Prediction"]) == ["✗", "✓", "✗", "✓"]
+    assert list(summary["Overlap Rate Prediction: Spatial"]) == ["✗", "✓", "✗", "✓"]
