@@ -66,9 +66,12 @@ def run_stor_stats(args: argparse.Namespace) -> int:
 
     spec = _spec_sampling(args) if args.spec else _options_sampling(args)
     if args.frames < spec.clip.frames:
-        raise CstpError(
-            f"--frames {args.frames}: shorter than one clip of {spec.clip.frames} frames"
+        clip = (
+            f"{spec.clip.frames} frames ({args.spec})"
+            if args.spec
+            else (f"--clip-frames {spec.clip.frames}")
         )
+        raise CstpError(f"--frames {args.frames}: shorter than one clip of {clip}")
     width, height = args.size
     print(
         f"STOR sampler: {args.frames}-frame video, {width}x{height} frames, "
