@@ -131,7 +131,7 @@ def test_interpretation_and_seeds_change_run_ids():
         ("pretrain.optim.epochs", "x", "presets.default.pretrain.optim.epochs: expected int"),
         ("probe.weight_decai", 1.0, "presets.default.probe.weight_decai: unknown key"),
         ("colour", 1, "presets.default.colour: unknown key"),
-        ("datasets.ucf101.root", "/x", "presets.default.datasets.ucf101: a synthetic dataset"),
+        ("datasets.ucf101.root", "/x", "presets.default.datasets.ucf101: synthetic: true but"),
         ("pretrain.contrastive.scheme", "byol", "pretrain.contrastive.scheme: unknown key"),
         ("test.clips", 0, "presets.default.test: clips and batch_size must be positive"),
     ],

@@ -147,6 +147,25 @@ def test_several_seeds_multiply_the_runs():
             "presets.smoke.backbone.name: 'vit' is not one of c3d, r2plus1d_10, r2plus1d_18",
         ),
         ({"preset": "paper"}, "presets.paper.datasets.ucf101.root: /data/UCF-101 does not exist"),
+        (
+            {  # a user's own copy given to a synthetic dataset: refused, never silently ignored
+                "presets": {
+                    **CONFIG["presets"],
+                    "default": {
+                        **CONFIG["presets"]["default"],
+                        "datasets": {
+                            **CONFIG["presets"]["default"]["datasets"],
+                            "ucf101": {
+                                **CONFIG["presets"]["default"]["datasets"]["ucf101"],
+                                "root": "/data/UCF-101",
+                                "splits": "/data/ucfTrainTestlist",
+                            },
+                        },
+                    },
+                },
+            },
+            "presets.default.datasets.ucf101: synthetic: true but `root`/`splits` are given",
+        ),
         ({"colour": 1}, "Additional properties are not allowed ('colour' was unexpected)"),
     ],
 )

@@ -43,7 +43,8 @@ class DatasetSpec:
             raise ValueError("a real dataset needs `root` and `splits`")
         if self.synthetic and (self.root is not None or self.splits is not None):
             raise ValueError(
-                "a synthetic dataset is generated under data/synth: drop `root`/`splits`"
+                "synthetic: true but `root`/`splits` are given; a synthetic dataset is generated "
+                "under data/synth: set `synthetic: false` to use your copy, or drop root/splits"
             )
 
 
