@@ -10,6 +10,7 @@ real change to a module re-runs the jobs that import it, and nothing else.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 from pathlib import Path
 
@@ -75,10 +76,15 @@ def strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
-def source_hash(path: Path) -> str:
-    """A hash of what the interpreter runs: the syntax tree, without docstrings or positions."""
-    tree = strip_docstrings(ast.parse(path.read_text(), filename=str(path)))
-    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()[:16]
+@functools.cache
+def _module(path: str, _mtime: int, name: str, root: str) -> tuple[frozenset[str], str]:
+    """(the cstp modules it imports, its source hash), parsed once per file version: the
+    workflow fingerprints seven kinds of job over mostly the same modules at every start."""
+    tree = ast.parse(Path(path).read_text(), filename=path)
+    imports = frozenset(_imported(name, tree, Path(root))) if name else frozenset()
+    strip_docstrings(tree)
+    digest = hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()[:16]
+    return imports, digest
 
 
 def closure(kind: str, root: Path = ROOT) -> dict[str, Path]:
@@ -96,13 +102,17 @@ def closure(kind: str, root: Path = ROOT) -> dict[str, Path]:
         if path is None:
             continue
         seen[name] = path
-        todo.extend(_imported(name, ast.parse(path.read_text()), root) - set(seen))
+        imports, _ = _module(str(path), path.stat().st_mtime_ns, name, str(root))
+        todo.extend(imports - set(seen))
     return dict(sorted(seen.items()))
 
 
 def fingerprint(kind: str, root: Path = ROOT) -> dict:
     """{"kind", "digest", "modules": {module: hash}} of the code a job of `kind` runs."""
-    modules = {name: source_hash(path) for name, path in closure(kind, root).items()}
+    modules = {
+        name: _module(str(path), path.stat().st_mtime_ns, name, str(root))[1]
+        for name, path in closure(kind, root).items()
+    }
     text = "\n".join(f"{name} {digest}" for name, digest in modules.items())
     return {
         "kind": kind,
