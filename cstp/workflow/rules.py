@@ -3,8 +3,6 @@ and the effective config as a file named by its content."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 import yaml
 
 from cstp.files import write_text_atomic
+from cstp.specs.base import spec_hash, spec_json
 
 STUDY_DIR = Path("runs/study")
 
@@ -64,9 +63,7 @@ def schema_error(config: Mapping[str, Any], schema_path: Path) -> str | None:
 def study_file(config: dict[str, Any], root: Path = Path(".")) -> str:
     """Write the effective config to runs/study/<hash>.json (once) and return its path: the table
     jobs read it, and a changed config is a new file, so they rebuild."""
-    text = json.dumps(config, sort_keys=True, indent=1) + "\n"
-    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
-    path = STUDY_DIR / f"{digest}.json"
+    path = STUDY_DIR / f"{spec_hash(config)}.json"
     if not (root / path).exists():
-        write_text_atomic(root / path, text)
+        write_text_atomic(root / path, spec_json(config))
     return str(path)
