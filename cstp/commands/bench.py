@@ -1,4 +1,5 @@
-"""`cstp bench SUBJECT`: throughput of one pipeline part: decode, sample, models, train."""
+"""`cstp bench SUBJECT`: throughput of one pipeline part (decode, sample, models), or of a cell's
+whole pretraining step against its ceiling (step)."""
 
 from __future__ import annotations
 
@@ -69,27 +70,39 @@ def _register_models(subjects) -> None:
     models.add_argument("--size", type=int, default=112, help="clip side (112)")
     models.set_defaults(func=run_models)
 
-    train = subjects.add_parser(
-        "train",
-        help="CSTP training steps per second on random clips, per numeric mode",
-        description="Time full training steps (backbone on both clips, contrastive scheme, all "
-        "four pretext heads, SGD, momentum update) on random clips. On CUDA also bf16, "
-        "channels_last_3d and torch.compile modes; on CPU only fp32.",
+    _register_step(subjects)
+
+
+def _register_step(subjects) -> None:
+    step = subjects.add_parser(
+        "step",
+        help="a pretraining cell's step against its backbone's ceiling, data and end to end",
+        description="Measure in one run: (a) the bare backbone training step (clips/s, the "
+        "ceiling), (b) the cell's full CSTP step (samples/s), (c) efficiency = (b) x backbone "
+        "passes per sample / (a), and with --index (d) the data pipeline alone and (e) loader + "
+        "step together (samples/s), and peak memory. The cell is a pretraining spec "
+        "(runs/pretrain/<id>/spec.json) or the options below.",
     )
-    train.add_argument("--backbone", default="r2plus1d_10")
-    train.add_argument("--width", type=float, default=0.25)
-    train.add_argument("--frames", type=int, default=8)
-    train.add_argument("--size", type=int, default=32)
-    train.add_argument("--batch", type=int, default=16)
-    train.add_argument(
-        "--scheme", default="byol", choices=("none", "simclr", "moco", "byol", "simsiam")
-    )
-    train.add_argument("--steps", type=int, default=10)
-    train.add_argument("--warmup", type=int, default=3)
-    train.add_argument("--threads", type=int, default=1)
-    train.add_argument("--device", default="auto")
-    train.add_argument("--modes", default="fp32,bf16,bf16-cl,bf16-cl-compile")
-    train.set_defaults(func=run_train)
+    count = types.positive_int
+    step.add_argument("--spec", type=Path, help="pretraining spec.json of the cell to measure")
+    step.add_argument("--backbone", help="backbone (without --spec: r2plus1d_10)")
+    step.add_argument("--width", type=float, help="channel multiplier (without --spec: 0.25)")
+    step.add_argument("--frames", type=count, help="frames per clip (without --spec: 8)")
+    step.add_argument("--size", type=count, help="clip side (without --spec: 32)")
+    step.add_argument("--scheme", choices=("none", "simclr", "moco", "byol", "simsiam"))
+    step.add_argument("--pretext", help="comma-separated pretext tasks (without --spec: all four)")
+    step.add_argument("--batch", type=count, help="pairs per step (the spec's batch size)")
+    step.add_argument("--precision", choices=("fp32", "bf16"), help="numeric mode (the spec's)")
+    step.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (auto)")
+    step.add_argument("--threads", type=count, default=1, help="torch threads (1)")
+    step.add_argument("--compile", action="store_true", help="torch.compile the backbone")
+    step.add_argument("--index", type=Path, help="scanned index: also measure (d) and (e)")
+    step.add_argument("--workers", type=int, default=0, help="data-loader processes (0)")
+    step.add_argument("--steps", type=count, default=5, help="steps per timed group (5)")
+    step.add_argument("--warmup", type=int, default=2, help="untimed steps first (2)")
+    step.add_argument("--repeats", type=count, default=3, help="timed groups; median (3)")
+    step.add_argument("--out", type=Path, help="also write the figures to this JSON file")
+    step.set_defaults(func=run_step)
 
 
 def _video_options(parser: argparse.ArgumentParser) -> None:
@@ -166,33 +179,110 @@ def run_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from cstp.bench import TRAIN_MODES, TrainSetup, cpu_name, measure_train
+def run_step(args: argparse.Namespace) -> int:
+    import json
 
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in TRAIN_MODES]
-    if unknown or not modes:
-        raise CstpError(f"--modes {args.modes}: expected some of {', '.join(TRAIN_MODES)}")
-    setup = TrainSetup(
-        args.backbone,
-        args.width,
-        args.frames,
-        args.size,
-        args.batch,
-        args.scheme,
-        args.steps,
-        args.warmup,
-        args.threads,
-        args.device,
-    )
-    table = measure_train(setup, modes)
-    where = "CPU: " + cpu_name() if table.empty or "cuda" not in str(args.device) else ""
-    print(
-        f"train: {args.backbone} x{args.width}, batch {args.batch} pairs of "
-        f"3x{args.frames}x{args.size}x{args.size}, {args.scheme}, {args.threads} thread(s) {where}"
-    )
-    print(table.to_string(index=False))
+    from cstp.engine.runtime import Runtime
+    from cstp.engine.stepbench import StepBench, measure_step
+    from cstp.files import write_text_atomic
+
+    spec = _step_spec(args)
+    if args.index is not None and not args.index.is_file():
+        raise CstpError(f"--index {args.index}: no such index file (write one with cstp data scan)")
+    try:
+        setup = StepBench(args.steps, args.warmup, args.repeats, args.workers)
+    except ValueError as err:
+        raise CstpError(f"cstp bench step: {err}") from err
+    runtime = Runtime(device=args.device, threads=args.threads, compile=args.compile)
+    result = measure_step(spec, runtime, setup, args.index)
+    print(step_report(result))
+    if args.out is not None:
+        write_text_atomic(args.out, json.dumps(result, indent=1) + "\n")
     return 0
+
+
+def _step_spec(args: argparse.Namespace):
+    from cstp.specs.base import from_dict, to_dict
+    from cstp.specs.train import PretrainSpec
+
+    if args.spec is not None:
+        data = to_dict(_load_pretrain_spec(args.spec))
+    else:
+        data = {
+            "backbone": {"name": "r2plus1d_10", "width": 0.25},
+            "sampling": {"clip": {"frames": 8, "size": 32}, "augment": {}, "pretext": {}},
+            "contrastive": {"scheme": "byol"},
+            "optim": {"batch_size": 16},
+        }
+        data["sampling"]["pretext"] = dict.fromkeys(PRETEXTS, True)
+    tasks = None if args.pretext is None else [t.strip() for t in args.pretext.split(",")]
+    if tasks is not None and not set(tasks) <= set(PRETEXTS):
+        raise CstpError(f"--pretext {args.pretext}: expected some of {', '.join(PRETEXTS)}")
+    if tasks is not None:
+        data["sampling"]["pretext"] = {t: t in tasks for t in PRETEXTS}
+    options = {
+        ("backbone", "name"): args.backbone,
+        ("backbone", "width"): args.width,
+        ("contrastive", "scheme"): args.scheme,
+        ("optim", "batch_size"): args.batch,
+        ("precision",): args.precision,
+    }
+    for keys, value in options.items():
+        if value is not None:
+            _set(data, keys, value)
+    for key, value in (("frames", args.frames), ("size", args.size)):
+        if value is not None:
+            data["sampling"]["clip"][key] = value
+    return from_dict(PretrainSpec, data, "cstp bench step")
+
+
+PRETEXTS = ("playback_rate", "rotation", "stor_spatial", "stor_temporal")
+
+
+def _set(data: dict, keys: tuple[str, ...], value) -> None:
+    for key in keys[:-1]:
+        data = data.setdefault(key, {})
+    data[keys[-1]] = value
+
+
+def _load_pretrain_spec(path: Path):
+    import json
+
+    from cstp.specs.base import from_dict
+    from cstp.specs.train import PretrainSpec
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise CstpError(f"--spec {path}: cannot read a pretraining spec ({err})") from err
+    return from_dict(PretrainSpec, data, str(path))
+
+
+def step_report(result: dict) -> str:
+    """The figures of `cstp bench step` as a small table, with the machine and the cell."""
+    cell, info = result["cell"], result["machine"]
+    where = info.get("gpu") or f"CPU {info['cpu']}, {info['threads']} thread(s)"
+    lines = [
+        f"step: {cell['backbone']}, {cell['scheme']}, pretext {'+'.join(cell['pretext']) or '-'}, "
+        f"batch {cell['batch']} pairs of {cell['clip']}, {cell['precision']}",
+        f"machine: {where}; torch {info['torch']}, CUDA {info.get('cuda', '-')}",
+    ]
+    rows = [
+        ("(a) backbone training step", result["backbone_clips_per_s"], "clips/s (ceiling)"),
+        ("(b) CSTP step", result["step_samples_per_s"], "samples/s"),
+        (
+            "(c) efficiency",
+            result["efficiency"],
+            f"(b) x {result['passes_per_sample']:.2f} passes / (a)",
+        ),
+    ]
+    if "data_samples_per_s" in result:
+        workers = f"{result['workers']} loader worker(s)"
+        rows.append(("(d) data pipeline", result["data_samples_per_s"], f"samples/s, {workers}"))
+        rows.append(("(e) end to end", result["end_to_end_samples_per_s"], "samples/s"))
+    rows.append(("peak memory", result["peak_memory_gib"], "GiB"))
+    lines += [f"{name:28} {value:10.2f}  {unit}" for name, value, unit in rows]
+    return "\n".join(lines)
 
 
 def _videos_from_index(index: Path, max_videos: int, seed: int) -> list[Path]:

@@ -16,7 +16,7 @@ from cstp.engine.runtime import Runtime, autocast, configure, prepare_model, see
 from cstp.engine.trainer import Trainer, epoch_loader, sgd
 from cstp.errors import CstpError
 from cstp.models.backbones import build_backbone
-from cstp.models.contrastive import build_scheme
+from cstp.models.contrastive import ContrastiveScheme, build_scheme
 from cstp.models.joint import JointModel
 from cstp.sampling.datasets import PairDataset, load_subset, resized_size
 from cstp.sampling.pairs import plan_pair
@@ -40,9 +40,7 @@ def pretrain(
     rows = load_subset(index, "train", min_frames=spec.sampling.clip.frames)
     dataset = PairDataset(rows, spec.sampling, spec.seed)
     loader, batches = epoch_loader(dataset, spec.optim, spec.seed, runtime.workers, device)
-    backbone = build_backbone(spec.backbone.name, spec.backbone.width)
-    scheme = build_scheme(spec.contrastive, backbone)
-    model = JointModel(backbone, scheme, pretext_classes(spec.sampling), spec.loss)
+    model, scheme, _ = build_model(spec)
     if spec.sync_batchnorm and dist.is_distributed():
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = prepare_model(model, device, runtime)
@@ -77,6 +75,14 @@ def pretrain(
         save_encoder(run_dir / "encoder.pt", model.backbone, spec)
         checkpoint.write_json(run_dir / "metrics.json", metrics)
     return metrics
+
+
+def build_model(spec: PretrainSpec) -> tuple[JointModel, ContrastiveScheme | None, dict]:
+    """The cell's joint model (backbone, scheme, pretext heads), its scheme and its label sizes."""
+    backbone = build_backbone(spec.backbone.name, spec.backbone.width)
+    scheme = build_scheme(spec.contrastive, backbone)
+    classes = pretext_classes(spec.sampling)
+    return JointModel(backbone, scheme, classes, spec.loss), scheme, classes
 
 
 def label_histogram(rows, spec: PretrainSpec, epochs: int = 1) -> dict:

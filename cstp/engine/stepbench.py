@@ -1,0 +1,230 @@
+"""`cstp bench step`: a pretraining cell's step measured against its own ceiling, in one run.
+
+(a) the bare backbone training step (forward, cross-entropy on a linear layer, backward, SGD) in
+the cell's numeric mode, clips/s: the ceiling; (b) the cell's full CSTP step (contrastive scheme,
+pretext heads, momentum update) on random clips, samples/s; (c) efficiency = (b) x backbone passes
+per sample / (a), counting a trained clip as one pass and a no-grad (target) clip as a third;
+(d) the data pipeline alone (decode, sample, augment, collate) with N loader workers, samples/s;
+(e) loader and step together, samples/s, and peak memory. Warm-up steps are not timed, CUDA is
+synchronised around every timed group, and each figure is the median of `repeats` groups.
+"""
+
+from __future__ import annotations
+
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from cstp.bench import cpu_name
+from cstp.engine.encoder import to_input
+from cstp.engine.pretrain import build_model
+from cstp.engine.runtime import Runtime, autocast, configure, prepare_model
+from cstp.engine.trainer import epoch_loader, sgd
+from cstp.sampling.datasets import PairDataset, load_subset
+from cstp.specs.train import PretrainSpec
+
+
+@dataclass(frozen=True)
+class StepBench:
+    """How long to measure: `warmup` untimed steps, then `repeats` timed groups of `steps`."""
+
+    steps: int = 5
+    warmup: int = 2
+    repeats: int = 3
+    workers: int = 0  # data-loader processes for (d) and (e)
+
+    def __post_init__(self):
+        if min(self.steps, self.repeats) < 1 or self.warmup < 0 or self.workers < 0:
+            raise ValueError(f"steps and repeats must be >= 1, warmup and workers >= 0: {self}")
+
+
+def backbone_passes(spec: PretrainSpec) -> float:
+    """Backbone passes per pretraining sample: both clips trained (2), plus a third per clip that
+    a momentum (target) encoder embeds without gradient (BYOL and MoCo: both clips when
+    symmetric, clip 2 only when not)."""
+    contrastive = spec.contrastive
+    target_clips = 0
+    if contrastive.scheme in ("byol", "moco"):
+        target_clips = 2 if contrastive.symmetric else 1
+    return 2 + target_clips / 3
+
+
+def machine(device: torch.device) -> dict:
+    """What the figures depend on, printed and saved beside them."""
+    info = {
+        "cpu": cpu_name(),
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info |= {"gpu": torch.cuda.get_device_name(device), "cuda": torch.version.cuda}
+    return info
+
+
+def timed(step: Callable[[], object], device: torch.device, setup: StepBench) -> float:
+    """Median seconds per call of `step` over `repeats` groups of `steps`, after `warmup` calls."""
+    for _ in range(setup.warmup):
+        step()
+    groups = []
+    for _ in range(setup.repeats):
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(setup.steps):
+            step()
+        _sync(device)
+        groups.append((time.perf_counter() - start) / setup.steps)
+    return statistics.median(groups)
+
+
+def random_batch(spec: PretrainSpec, classes: dict[str, int], device: torch.device):
+    """A batch as the loader delivers it: uint8 clip pairs N x 2 x C x T x S x S and labels."""
+    n, clip = spec.optim.batch_size, spec.sampling.clip
+    generator = torch.Generator().manual_seed(spec.seed)
+    shape = (n, 2, 3, clip.frames, clip.size, clip.size)
+    clips = torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)
+    labels = {k: torch.randint(0, c, (n,), generator=generator) for k, c in classes.items()}
+    if "rotation" in labels:
+        labels["rotation"] = torch.randint(0, classes["rotation"], (n, 2), generator=generator)
+    return clips.to(device), {k: v.to(device) for k, v in labels.items()}
+
+
+def backbone_step(spec: PretrainSpec, runtime: Runtime, device: torch.device):
+    """(a) One bare training step of the backbone on 2N random clips, as a callable."""
+    from cstp.models.backbones import build_backbone
+
+    torch.manual_seed(spec.seed)
+    backbone = build_backbone(spec.backbone.name, spec.backbone.width)
+    model = torch.nn.Sequential(backbone, torch.nn.Linear(backbone.out_dim, 10))
+    model = prepare_model(_Wrapped(model), device, runtime)
+    optimizer = sgd(model, spec.optim)
+    clips, _ = random_batch(spec, {}, device)
+    clips = clips.flatten(0, 1)  # the 2N clips of N pairs, as one batch
+    target = torch.randint(0, 10, (len(clips),), device=device)
+
+    def step():
+        with autocast(device, spec.precision):
+            loss = torch.nn.functional.cross_entropy(model(to_input(clips, device)), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step, len(clips)
+
+
+class _Wrapped(torch.nn.Module):
+    """A model with a `backbone` attribute, so prepare_model can compile it as in training."""
+
+    def __init__(self, model: torch.nn.Sequential):
+        super().__init__()
+        self.backbone = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+
+def joint_step(spec: PretrainSpec, runtime: Runtime, device: torch.device):
+    """(b) One full CSTP step of the cell on a fixed random batch; also returns the train step
+    that (e) feeds with real batches."""
+    torch.manual_seed(spec.seed)
+    model, scheme, classes = build_model(spec)
+    model = prepare_model(model, device, runtime)
+    optimizer = sgd(model, spec.optim)
+
+    def train(batch):
+        clips, labels = batch
+        labels = {k: v.to(device, non_blocking=True) for k, v in labels.items()}
+        with autocast(device, spec.precision):
+            loss, _ = model(to_input(clips, device), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheme is not None:
+            scheme.update_target(0.5)
+
+    batch = random_batch(spec, classes, device)
+    return (lambda: train(batch)), train
+
+
+def loader_of(spec: PretrainSpec, index: Path, workers: int, device: torch.device):
+    """The training loader of the cell over `index`'s training videos, cycling over epochs."""
+    rows = load_subset(index, "train", min_frames=spec.sampling.clip.frames)
+    dataset = PairDataset(rows, spec.sampling, spec.seed)
+    loader, batches = epoch_loader(dataset, spec.optim, spec.seed, workers, device)
+
+    def forever():
+        epoch = 0
+        while True:
+            batches.start(epoch)
+            yield from loader
+            epoch += 1
+
+    return forever()
+
+
+def measure_step(
+    spec: PretrainSpec,
+    runtime: Runtime,
+    setup: StepBench = StepBench(),
+    index: Path | None = None,
+) -> dict:
+    """(a)-(e) for one pretraining spec; (d) and (e) only with an `index` of videos."""
+    device = configure(runtime)
+    n = spec.optim.batch_size
+    bare, clips = backbone_step(spec, runtime, device)
+    full, train = joint_step(spec, runtime, device)
+    passes = backbone_passes(spec)
+    ceiling = clips / timed(bare, device, setup)
+    joint = n / timed(full, device, setup)
+    result = {
+        "machine": machine(device),
+        "cell": _cell(spec),
+        "backbone_clips_per_s": ceiling,
+        "step_samples_per_s": joint,
+        "passes_per_sample": passes,
+        "efficiency": joint * passes / ceiling,
+    }
+    if index is not None:
+        batches = loader_of(spec, index, setup.workers, device)
+        result["data_samples_per_s"] = n / timed(lambda: next(batches), device, setup)
+        result["end_to_end_samples_per_s"] = n / timed(lambda: train(next(batches)), device, setup)
+        result["workers"] = setup.workers
+    result["peak_memory_gib"] = _peak_memory(device)
+    return result
+
+
+def _cell(spec: PretrainSpec) -> dict:
+    pretext = spec.sampling.pretext
+    clip = spec.sampling.clip
+    return {
+        "backbone": f"{spec.backbone.name} x{spec.backbone.width}",
+        "scheme": spec.contrastive.scheme,
+        "symmetric": spec.contrastive.symmetric,
+        "pretext": [
+            k
+            for k in ("playback_rate", "rotation", "stor_spatial", "stor_temporal")
+            if getattr(pretext, k)
+        ],
+        "batch": spec.optim.batch_size,
+        "clip": f"{clip.frames}x{clip.size}x{clip.size}",
+        "precision": spec.precision,
+    }
+
+
+def _peak_memory(device: torch.device) -> float:
+    """GiB: CUDA's peak allocated memory on a GPU, the process's peak resident set on a CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
