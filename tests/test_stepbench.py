@@ -10,7 +10,7 @@ import torch
 
 from cstp.cli import main
 from cstp.engine.runtime import Runtime
-from cstp.engine.stepbench import StepBench, backbone_passes, measure_step
+from cstp.engine.stepbench import StepBench, measure_step
 from cstp.specs.base import from_dict
 from cstp.specs.train import PretrainSpec
 
@@ -49,7 +49,7 @@ def tiny_spec(**contrastive) -> PretrainSpec:
 )
 def test_backbone_passes_count_a_target_clip_as_a_third(scheme, symmetric, passes):
     spec = tiny_spec(scheme=scheme, symmetric=symmetric)
-    assert backbone_passes(spec) == pytest.approx(passes)
+    assert spec.backbone_passes == pytest.approx(passes)
 
 
 def test_measure_step_relates_the_step_to_its_ceiling(synth_index):

@@ -24,6 +24,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="one line per job: kind, id, state (done / stale / missing, and why) and its cells",
     )
+    plan.add_argument(
+        "--estimate",
+        action="store_true",
+        help="device-hours and wall time of the target's jobs at measured rates (see --bench)",
+    )
+    plan.add_argument(
+        "--bench",
+        type=Path,
+        help="a `cstp bench step --out` file of the target machine (default: H100 anchors)",
+    )
+    plan.add_argument("--gpus", type=int, default=1, help="devices working in parallel (1)")
     plan.set_defaults(func=run_plan)
 
     table = sub.add_parser(
@@ -49,7 +60,7 @@ def _config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="override the config's preset")
 
 
-def load_plan(args: argparse.Namespace):
+def load_plan(args: argparse.Namespace, check_paths: bool = True):
     from cstp.workflow.plan import Plan
 
     try:
@@ -58,25 +69,57 @@ def load_plan(args: argparse.Namespace):
         raise CstpError(f"{args.config}: no such config file") from None
     if args.preset:
         config["preset"] = args.preset
-    return Plan.from_config(config)
+    return Plan.from_config(config, check_paths)
 
 
 def run_plan(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    plan = load_plan(args)
+    plan = load_plan(args, check_paths=False)  # counting and estimating read no data
     names = [Path(t).stem for t in args.tables] or list(plan.tables)
     unknown = [n for n in names if n not in plan.tables]
     if unknown:
         raise CstpError(f"{unknown[0]}: no such table; tables: {', '.join(plan.tables)}")
     if args.list:
         return _list_jobs(plan, names)
+    if args.estimate:
+        return _estimate(plan, names, args.bench, args.gpus)
     rows = {name: plan.counts([name]) for name in names}
     if len(names) > 1:
         rows["all"] = plan.counts(names)
     study = plan.study
     print(f"preset {study.preset_name}, seeds {list(study.seeds)}")
     print(pd.DataFrame(rows).T.to_string())
+    return 0
+
+
+def _estimate(plan, names: list[str], bench: Path | None, gpus: int) -> int:
+    import pandas as pd
+
+    from cstp.workflow.estimate import Rates, estimate
+
+    if gpus < 1:
+        raise CstpError(f"--gpus {gpus}: expected a number of devices >= 1")
+    rates = Rates.from_bench(bench) if bench is not None else None
+    result = estimate(plan, names, rates, gpus)
+    rates = result["rates"]
+    study = plan.study
+    print(f"estimate: {' + '.join(names)}, preset {study.preset_name}, seeds {list(study.seeds)}")
+    table = pd.DataFrame(result["rows"]).T
+    table["hours"] = table["hours"].round(2)
+    print(table.to_string())
+    print(
+        f"total {result['total_hours']:.2f} device-hours; wall time on {gpus} device(s) "
+        f"{result['wall_hours']:.2f} h (longest job {result['longest_hours']:.2f} h)"
+    )
+    print(f"rates: {rates.source}")
+    print(
+        f"  backbone {rates.clips_per_s:.1f} clips/s, efficiency {rates.efficiency:.2f}, "
+        f"loader share {rates.loader_share:.2f}; other clip shapes scaled by voxels"
+    )
+    print(f"videos: {'; '.join(result['sizes'])}")
+    epochs = result["epochs"]
+    print(f"epochs: pretraining {epochs['pretrain']}, fine-tuning {epochs['finetune']}")
     return 0
 
 

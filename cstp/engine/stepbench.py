@@ -44,17 +44,6 @@ class StepBench:
             raise ValueError(f"steps and repeats must be >= 1, warmup and workers >= 0: {self}")
 
 
-def backbone_passes(spec: PretrainSpec) -> float:
-    """Backbone passes per pretraining sample: both clips trained (2), plus a third per clip that
-    a momentum (target) encoder embeds without gradient (BYOL and MoCo: both clips when
-    symmetric, clip 2 only when not)."""
-    contrastive = spec.contrastive
-    target_clips = 0
-    if contrastive.scheme in ("byol", "moco"):
-        target_clips = 2 if contrastive.symmetric else 1
-    return 2 + target_clips / 3
-
-
 def machine(device: torch.device) -> dict:
     """What the figures depend on, printed and saved beside them."""
     info = {
@@ -180,7 +169,7 @@ def measure_step(
     n = spec.optim.batch_size
     bare, clips = backbone_step(spec, runtime, device)
     full, train = joint_step(spec, runtime, device)
-    passes = backbone_passes(spec)
+    passes = spec.backbone_passes
     ceiling = clips / timed(bare, device, setup)
     joint = n / timed(full, device, setup)
     result = {

@@ -99,6 +99,16 @@ class PretrainSpec:
     precision: str = field("fp32", "fp32, or bf16 autocast on CUDA", choices=PRECISIONS)
 
     @property
+    def backbone_passes(self) -> float:
+        """Backbone passes per sample: both clips trained (2), plus a third per clip that a
+        momentum (target) encoder embeds without gradient (BYOL and MoCo: both clips when
+        symmetric, clip 2 only when not)."""
+        target_clips = 0
+        if self.contrastive.scheme in ("byol", "moco"):
+            target_clips = 2 if self.contrastive.symmetric else 1
+        return 2 + target_clips / 3
+
+    @property
     def learns_anything(self) -> bool:
         pretext = self.sampling.pretext
         return (

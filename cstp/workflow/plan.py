@@ -75,8 +75,10 @@ class Plan:
             ]
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Plan:
-        return cls(load_study(config))
+    def from_config(cls, config: dict[str, Any], check_paths: bool = True) -> Plan:
+        """The plan of `config`; `check_paths=False` plans real datasets that are not on this
+        machine (counting and estimating read no data)."""
+        return cls(load_study(config, check_paths))
 
     def _add(self, builder: SpecBuilder, cell: Cell, seed: int, dataset: Dataset) -> CellRuns:
         name = f"{cell.table} Exp {cell.exp}"

@@ -1,0 +1,154 @@
+"""`cstp plan --estimate`: what a target costs before it is submitted, from measured step rates.
+
+Every job's cost is its backbone passes divided by one rate, the bare backbone's training clips/s
+of `cstp bench step` (a), times the measured efficiency (c) and, where the bench measured the data
+pipeline, the share of the step rate that the loader let through end to end (e / b):
+
+- pretraining: epochs x training videos x the cell's passes per sample (`backbone_passes`);
+- fine-tuning: epochs x (training videos, one trained clip each, plus the held-out videos'
+  validation clips, a third each); a linear probe trains its head only, a third per clip;
+- evaluation and features: test (and training) videos x clips, a third per clip.
+
+A job of another clip shape than the bench's is scaled by voxels (frames x side^2). Without a bench
+file, rates are anchors measured on one H100 (shared notes, gpu-ceilings); no anchor, no estimate.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from cstp.errors import CstpError
+from cstp.workflow.plan import KINDS, Plan, Run
+
+# Published video counts (train, test) of split 1, used when no index of the dataset exists.
+PUBLISHED = {
+    "ucf101": (9537, 3783),
+    "hmdb51": (3570, 1530),
+    "kinetics400": (246535, 19906),  # train / validation as released; copies today hold fewer
+}
+# One H100, 16x112x112, batch 64, bf16 + channels_last_3d, eager (gpu-ceilings.md): the bare
+# backbone's training clips/s and the CSTP-BYOL step's efficiency against it.
+ANCHORS = {
+    ("r2plus1d_10", 1.0, 16, 112): (813.0, 333 * 2.33 / 813),
+    ("r2plus1d_18", 1.0, 16, 112): (481.0, 198 * 2.33 / 481),
+}
+ANCHOR_SOURCE = "anchor: one H100, bf16 + channels_last_3d, eager (shared notes, gpu-ceilings)"
+
+
+@dataclass(frozen=True)
+class Rates:
+    """One device's rates, from a `cstp bench step` JSON file or an anchor."""
+
+    clips_per_s: float  # (a): bare backbone training clips/s
+    efficiency: float  # (c)
+    loader_share: float  # (e) / (b), at most 1; 1 when the bench did not measure data
+    voxels: int  # frames x side^2 of the bench's clips
+    source: str
+
+    @classmethod
+    def from_bench(cls, path: Path) -> Rates:
+        try:
+            bench = json.loads(Path(path).read_text())
+            step = bench["step_samples_per_s"]
+            share = min(1.0, bench.get("end_to_end_samples_per_s", step) / step)
+            frames, side, _ = (int(v) for v in bench["cell"]["clip"].split("x"))
+            rates = cls(bench["backbone_clips_per_s"], bench["efficiency"], share, 0, "")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise CstpError(f"--bench {path}: not a `cstp bench step --out` file ({err})") from err
+        where = bench.get("machine", {})
+        device = where.get("gpu") or f"CPU {where.get('cpu', '?')} x{where.get('threads', '?')}"
+        source = f"bench {path}: {device}, {bench['cell']['backbone']}, {bench['cell']['clip']}"
+        return cls(rates.clips_per_s, rates.efficiency, share, frames * side * side, source)
+
+    @classmethod
+    def anchor(cls, backbone, frames: int, size: int) -> Rates:
+        key = (backbone.name, backbone.width, frames, size)
+        if key not in ANCHORS:
+            raise CstpError(
+                f"no measured rate for {backbone.name} x{backbone.width} at {frames}x{size}x{size}"
+                ": measure one with `cstp bench step --spec runs/pretrain/<id>/spec.json --out "
+                "bench.json` on the target machine and pass --bench bench.json"
+            )
+        clips, efficiency = ANCHORS[key]
+        return cls(clips, efficiency, 1.0, frames * size * size, ANCHOR_SOURCE)
+
+    def seconds(self, passes: float, voxels: int) -> float:
+        """Seconds for `passes` backbone passes over clips of `voxels` voxels."""
+        rate = self.clips_per_s * self.efficiency * self.loader_share * self.voxels / voxels
+        return passes / rate
+
+
+def video_counts(run: Run) -> tuple[int, int, str]:
+    """(train, test) videos of a job's dataset: from its index if scanned, else as published."""
+    index = run.dataset.index
+    if index.is_file():
+        table = pd.read_csv(index, usecols=["subset", "status"])
+        ok = table[table["status"] == "ok"]["subset"].value_counts()
+        return int(ok.get("train", 0)), int(ok.get("test", 0)), f"index {index}"
+    if run.dataset.synth:
+        raise CstpError(
+            f"{index}: not generated yet; make it with `snakemake --cores all {index}` first"
+        )
+    if run.dataset.kind in PUBLISHED:
+        train, test = PUBLISHED[run.dataset.kind]
+        return train, test, f"published split-1 counts of {run.dataset.kind}"
+    raise CstpError(f"{run.dataset.name}: no index at {index} and no published size")
+
+
+def job_passes(plan: Plan, run: Run) -> tuple[float, int]:
+    """Backbone passes of one job, and the voxels of its clips."""
+    train, test, _ = video_counts(run)
+    spec = run.spec
+    if run.kind == "pretrain":
+        clip = spec.sampling.clip
+        return spec.optim.epochs * train * spec.backbone_passes, _voxels(clip)
+    if run.kind == "finetune":
+        held_out = spec.val_fraction * train
+        trained = (train - held_out) * (1.0 if spec.mode == "finetune" else 1 / 3)
+        passes = spec.optim.epochs * (trained + held_out * spec.val_clips / 3)
+        return passes, _voxels(spec.sampling.clip)
+    if run.kind == "evaluate":
+        finetune = plan.run("finetune", spec.finetune).spec
+        return test * spec.test.clips / 3, _voxels(finetune.sampling.clip)
+    return (train + test) * spec.views.clips / 3, _voxels(spec.clip)
+
+
+def _voxels(clip) -> int:
+    return clip.frames * clip.size * clip.size
+
+
+def estimate(plan: Plan, tables: list[str], rates: Rates | None, gpus: int = 1) -> dict:
+    """Jobs and device-hours per kind for `tables`, the wall time on `gpus` devices, and the
+    assumptions behind the figures."""
+    runs = plan.runs_of(tables)
+    if rates is None:
+        first = runs["pretrain"][0].spec if runs["pretrain"] else runs["finetune"][0].spec
+        rates = Rates.anchor(first.backbone, first.sampling.clip.frames, first.sampling.clip.size)
+    rows, longest, sources = {}, 0.0, set()
+    for kind in KINDS:
+        seconds = [rates.seconds(*job_passes(plan, run)) for run in runs[kind]]
+        sources |= {video_counts(run)[2] for run in runs[kind]}
+        rows[kind] = {"jobs": len(seconds), "hours": sum(seconds) / 3600}
+        longest = max([longest, *seconds])
+    total = sum(row["hours"] for row in rows.values())
+    return {
+        "rows": rows,
+        "total_hours": total,
+        "wall_hours": max(longest / 3600, total / gpus),
+        "longest_hours": longest / 3600,
+        "gpus": gpus,
+        "rates": rates,
+        "sizes": sorted(sources),
+        "epochs": _epochs(runs),
+    }
+
+
+def _epochs(runs: dict[str, list[Run]]) -> dict[str, list[int]]:
+    return {
+        kind: sorted({run.spec.optim.epochs for run in runs[kind]})
+        for kind in ("pretrain", "finetune")
+    }

@@ -1,0 +1,130 @@
+"""`cstp plan --estimate`: device-hours of a target from measured rates, before submitting."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cstp.cli import main
+from cstp.errors import CstpError
+from cstp.workflow.estimate import ANCHORS, PUBLISHED, Rates, estimate
+from cstp.workflow.plan import Plan
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def paper_plan() -> Plan:
+    config = copy.deepcopy(CONFIG) | {"preset": "paper"}
+    return Plan.from_config(config, check_paths=False)
+
+
+def bench_file(path: Path, clips=100.0, step=30.0, end_to_end=None, clip="16x112x112") -> Path:
+    bench = {
+        "machine": {"gpu": "Test GPU"},
+        "cell": {"backbone": "r2plus1d_10 x1.0", "clip": clip},
+        "backbone_clips_per_s": clips,
+        "step_samples_per_s": step,
+        "efficiency": step * 8 / 3 / clips,
+    }
+    if end_to_end is not None:
+        bench["end_to_end_samples_per_s"] = end_to_end
+    path.write_text(json.dumps(bench))
+    return path
+
+
+def test_a_rate_is_clips_times_efficiency_times_the_loaders_share_scaled_by_voxels(tmp_path):
+    rates = Rates.from_bench(bench_file(tmp_path / "b.json", 100.0, 30.0, end_to_end=15.0))
+    assert rates.efficiency == pytest.approx(0.8) and rates.loader_share == pytest.approx(0.5)
+    # 40 clips/s effective at the bench's shape; a clip of half the voxels runs twice as fast.
+    assert rates.seconds(400, 16 * 112 * 112) == pytest.approx(10.0)
+    assert rates.seconds(400, 8 * 112 * 112) == pytest.approx(5.0)
+
+
+def test_paper_pretraining_hours_follow_epochs_videos_and_passes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no index here: the published counts are used
+    plan = paper_plan()
+    rates = Rates.from_bench(bench_file(tmp_path / "b.json"))
+    result = estimate(plan, ["table3"], rates)
+    runs = plan.runs_of(["table3"])["pretrain"]
+    train, _ = PUBLISHED["ucf101"]
+    passes = sum(run.spec.backbone_passes for run in runs)  # SimCLR/SimSiam 2, MoCo/BYOL 8/3
+    effective = 100.0 * 0.8
+    assert result["rows"]["pretrain"]["jobs"] == 16
+    assert result["rows"]["pretrain"]["hours"] == pytest.approx(
+        300 * train * passes / effective / 3600
+    )
+    assert "published split-1 counts of ucf101" in result["sizes"]
+
+
+def test_wall_time_is_the_total_over_devices_or_the_longest_job(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan, rates = paper_plan(), Rates.from_bench(bench_file(tmp_path / "b.json"))
+    one = estimate(plan, ["table2"], rates, gpus=1)
+    many = estimate(plan, ["table2"], rates, gpus=1000)
+    assert one["wall_hours"] == pytest.approx(one["total_hours"])
+    assert many["wall_hours"] == pytest.approx(many["longest_hours"])
+    assert many["wall_hours"] < one["wall_hours"]
+
+
+def test_without_a_bench_file_the_h100_anchor_is_used_and_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = estimate(paper_plan(), ["table2"], None)
+    assert result["rates"].clips_per_s == ANCHORS[("r2plus1d_10", 1.0, 16, 112)][0]
+    assert "H100" in result["rates"].source
+
+
+def test_an_index_on_disk_gives_the_video_counts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    index = tmp_path / "data" / "index" / "ucf101_split1.csv"
+    index.parent.mkdir(parents=True)
+    rows = ["subset,status"] + ["train,ok"] * 30 + ["train,unreadable"] * 5 + ["test,ok"] * 10
+    index.write_text("\n".join(rows) + "\n")
+    plan = paper_plan()
+    result = estimate(plan, ["table1"], Rates.from_bench(bench_file(tmp_path / "b.json")))
+    runs = plan.runs_of(["table1"])["pretrain"]
+    passes = sum(run.spec.backbone_passes * run.spec.optim.epochs for run in runs)
+    assert result["rows"]["pretrain"]["hours"] == pytest.approx(30 * passes / 80.0 / 3600)
+
+
+def test_a_synthetic_dataset_not_generated_yet_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = Plan.from_config(copy.deepcopy(CONFIG))
+    with pytest.raises(CstpError, match="not generated yet; make it with `snakemake"):
+        estimate(
+            plan, ["table2"], Rates.from_bench(bench_file(tmp_path / "b.json", clip="8x32x32"))
+        )
+
+
+def test_plan_estimate_prints_hours_rates_and_assumptions(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    config = ["--config", str(ROOT / "config.yaml"), "--preset", "paper"]
+    assert main(["plan", *config, "--estimate", "--gpus", "4", "results/table2.csv"]) == 0
+    out = capsys.readouterr().out
+    assert "device-hours; wall time on 4 device(s)" in out and "anchor: one H100" in out
+    assert "epochs: pretraining [300], fine-tuning [100]" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gpus", "0"], "--gpus 0: expected a number of devices >= 1"),
+        (["--bench", "/nonexistent.json"], "--bench /nonexistent.json: not a `cstp bench step"),
+    ],
+)
+def test_plan_estimate_refuses_bad_input_in_one_line(args, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    config = ["--config", str(ROOT / "config.yaml"), "--preset", "paper"]
+    assert main(["plan", *config, "--estimate", *args, "table2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_no_anchor_for_a_cpu_preset_says_how_to_measure(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", "--config", str(ROOT / "config.yaml"), "--estimate", "table2"]) == 2
+    assert "cstp bench step --spec" in capsys.readouterr().err
