@@ -16,6 +16,7 @@ from cstp.errors import CstpError
 COMMAND_MODULES = [
     "cstp.commands.synth",
     "cstp.commands.data",
+    "cstp.commands.cache",
     "cstp.commands.bench",
     "cstp.commands.sampling",
     "cstp.commands.pretrain",

@@ -16,9 +16,10 @@ from cstp.workflow.plan import KINDS, Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
-# Keys that change no run by design: how a job runs (Snakemake resources), what a table prints,
-# and where a real dataset lies (its scan job's command; runs name a dataset by its key).
-NOT_IN_RUNS = ("resources.", "datasets.ucf101.label", "datasets.hmdb51.label")
+# Keys that change no run by design: how a job runs (Snakemake resources, reading a frame cache
+# that holds the decoded frames exactly), what a table prints, and where a real dataset lies (its
+# scan job's command; runs name a dataset by its key).
+NOT_IN_RUNS = ("resources.", "frame_cache", "datasets.ucf101.label", "datasets.hmdb51.label")
 
 
 def leaves(cls, prefix=""):

@@ -391,3 +391,17 @@ def test_plan_list_names_the_cells_of_each_job(tmp_path):
     row16 = [line for line in pretrain if "table2 Exp 16 (seed 0)" in line]
     assert len(row16) == 1 and "table3 Exp BYOL-4 (seed 0)" in row16[0]
     assert result[-1] == "111 missing of 111 jobs"  # 15 + 32 + 32 + 32
+
+
+def test_the_frame_cache_switch_adds_cache_jobs_that_the_jobs_read():
+    override = 'presets={"smoke": {"frame_cache": true}}'
+    stats = job_stats("results/table2.csv", override)
+    assert stats["cache"] == 2  # one per dataset
+    commands = snakemake(
+        *("results/table2.csv", "-n", "-p", "--forceall", "--nolock", "--cores", "1"),
+        *("--config", "preset=smoke", override),
+    ).stdout
+    for kind in ("pretrain", "finetune", "evaluate", "features"):
+        lines = [line for line in commands.splitlines() if f"cstp {kind} --spec" in line]
+        assert lines and all("--cache data/cache/synth-tiny-" in line for line in lines)
+    assert "cache" not in job_stats("results/table2.csv")

@@ -98,6 +98,7 @@ def _register_step(subjects) -> None:
     step.add_argument("--compile", action="store_true", help="torch.compile the backbone")
     step.add_argument("--index", type=Path, help="scanned index: also measure (d) and (e)")
     step.add_argument("--workers", type=int, default=0, help="data-loader processes (0)")
+    step.add_argument("--cache", type=Path, help="frame cache of --index: (d) from it as well")
     step.add_argument("--steps", type=count, default=5, help="steps per timed group (5)")
     step.add_argument("--warmup", type=int, default=2, help="untimed steps first (2)")
     step.add_argument("--repeats", type=count, default=3, help="timed groups; median (3)")
@@ -193,7 +194,9 @@ def run_step(args: argparse.Namespace) -> int:
         setup = StepBench(args.steps, args.warmup, args.repeats, args.workers)
     except ValueError as err:
         raise CstpError(f"cstp bench step: {err}") from err
-    runtime = Runtime(device=args.device, threads=args.threads, compile=args.compile)
+    runtime = Runtime(
+        device=args.device, threads=args.threads, compile=args.compile, cache=args.cache
+    )
     result = measure_step(spec, runtime, setup, args.index)
     print(step_report(result))
     if args.out is not None:
@@ -279,6 +282,9 @@ def step_report(result: dict) -> str:
     if "data_samples_per_s" in result:
         workers = f"{result['workers']} loader worker(s)"
         rows.append(("(d) data pipeline", result["data_samples_per_s"], f"samples/s, {workers}"))
+        if "cached_data_samples_per_s" in result:
+            cached = result["cached_data_samples_per_s"]
+            rows.append(("(d) data from the cache", cached, f"samples/s, {workers}"))
         rows.append(("(e) end to end", result["end_to_end_samples_per_s"], "samples/s"))
     rows.append(("peak memory", result["peak_memory_gib"], "GiB"))
     lines += [f"{name:28} {value:10.2f}  {unit}" for name, value, unit in rows]

@@ -41,6 +41,9 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--no-channels-last", action="store_true", help="keep contiguous layout on CUDA"
     )
+    group.add_argument(
+        "--cache", type=Path, help="frame cache of the dataset (cstp cache): read, not decode"
+    )
 
 
 def runtime(args: argparse.Namespace):
@@ -52,6 +55,7 @@ def runtime(args: argparse.Namespace):
         workers=args.workers,
         channels_last=not args.no_channels_last,
         compile=args.compile,
+        cache=args.cache,
     )
 
 

@@ -51,7 +51,7 @@ def evaluate(
     model.to(device)
     rows = load_subset(index, "test")  # short videos are padded, never dropped (docs L5)
     test = spec.test
-    dataset = TestClipsDataset(rows, trained.sampling, test.clips, test.crop)
+    dataset = TestClipsDataset(rows, trained.sampling, test.clips, test.crop, runtime.cache)
     started = time.time()
     logits, labels = predict(
         model, dataset, device, trained.precision, runtime.workers, test.batch_size

@@ -32,7 +32,7 @@ def extract(
     started, result = time.time(), {"spec": to_dict(spec)}
     for subset in ("train", "test"):
         rows = load_subset(index, subset)
-        dataset = TestClipsDataset(rows, sampling, views.clips, views.crop)
+        dataset = TestClipsDataset(rows, sampling, views.clips, views.crop, runtime.cache)
         per_clip, _ = predict(
             backbone, dataset, device, spec.precision, runtime.workers, views.batch_size
         )

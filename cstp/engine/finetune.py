@@ -90,7 +90,7 @@ def finetune(
     classes = class_count(index)
     train_rows, val_rows = split_validation(rows, spec.val_fraction, spec.seed)
     model = prepare_model(build_classifier(spec, classes, encoder), device, runtime)
-    dataset = ClipDataset(train_rows, spec.sampling, spec.seed)
+    dataset = ClipDataset(train_rows, spec.sampling, spec.seed, runtime.cache)
     loader, batches = epoch_loader(dataset, spec.optim, spec.seed, runtime.workers, device)
     trained = torch.nn.parallel.DistributedDataParallel(model) if dist.is_distributed() else model
     val = _Validation(model, val_rows, spec, device, runtime, run_dir)
@@ -139,7 +139,9 @@ class _Validation:
 
     def __init__(self, model, rows, spec: FinetuneSpec, device, runtime, run_dir: Path):
         self.model, self.spec, self.device, self.runtime = model, spec, device, runtime
-        self.dataset = TestClipsDataset(rows, spec.sampling, spec.val_clips, TEST_CROP)
+        self.dataset = TestClipsDataset(
+            rows, spec.sampling, spec.val_clips, TEST_CROP, runtime.cache
+        )
         self.best_path = run_dir / "state" / "best.pt"
         self.best: float | None = None  # read from best.pt once, so a resumed run knows it
 

@@ -38,7 +38,7 @@ def pretrain(
     seed_everything(spec.seed)
     checkpoint.claim(run_dir, spec)
     rows = load_subset(index, "train", min_frames=spec.sampling.clip.frames)
-    dataset = PairDataset(rows, spec.sampling, spec.seed)
+    dataset = PairDataset(rows, spec.sampling, spec.seed, runtime.cache)
     loader, batches = epoch_loader(dataset, spec.optim, spec.seed, runtime.workers, device)
     model, scheme, _ = build_model(spec)
     if spec.sync_batchnorm and dist.is_distributed():

@@ -12,6 +12,7 @@ import os
 import random
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ class Runtime:
     workers: int = 0  # data-loader processes
     channels_last: bool = True  # channels_last_3d on CUDA (ignored on CPU)
     compile: bool = False  # torch.compile the backbone (CUDA)
+    cache: Path | None = None  # a frame cache (`cstp cache`) to read instead of decoding
 
     def torch_device(self) -> torch.device:
         if self.device == "auto":

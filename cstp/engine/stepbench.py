@@ -4,9 +4,10 @@
 the cell's numeric mode, clips/s: the ceiling; (b) the cell's full CSTP step (contrastive scheme,
 pretext heads, momentum update) on random clips, samples/s; (c) efficiency = (b) x backbone passes
 per sample / (a), counting a trained clip as one pass and a no-grad (target) clip as a third;
-(d) the data pipeline alone (decode, sample, augment, collate) with N loader workers, samples/s;
-(e) loader and step together, samples/s, and peak memory. Warm-up steps are not timed, CUDA is
-synchronised around every timed group, and each figure is the median of `repeats` groups.
+(d) the data pipeline alone (decode, sample, augment, collate) with N loader workers, samples/s,
+and again reading a frame cache when one is given; (e) loader and step together (from the cache
+when given), samples/s, and peak memory. Warm-up steps are not timed, CUDA is synchronised around
+every timed group, and each figure is the median of `repeats` groups.
 """
 
 from __future__ import annotations
@@ -142,10 +143,11 @@ def joint_step(spec: PretrainSpec, runtime: Runtime, device: torch.device):
     return (lambda: train(batch)), train
 
 
-def loader_of(spec: PretrainSpec, index: Path, workers: int, device: torch.device):
-    """The training loader of the cell over `index`'s training videos, cycling over epochs."""
+def loader_of(spec: PretrainSpec, index: Path, workers: int, device: torch.device, cache=None):
+    """The training loader of the cell over `index`'s training videos (read from the frame
+    `cache` when given), cycling over epochs."""
     rows = load_subset(index, "train", min_frames=spec.sampling.clip.frames)
-    dataset = PairDataset(rows, spec.sampling, spec.seed)
+    dataset = PairDataset(rows, spec.sampling, spec.seed, cache)
     loader, batches = epoch_loader(dataset, spec.optim, spec.seed, workers, device)
 
     def forever():
@@ -183,6 +185,9 @@ def measure_step(
     if index is not None:
         batches = loader_of(spec, index, setup.workers, device)
         result["data_samples_per_s"] = n / timed(lambda: next(batches), device, setup)
+        if runtime.cache is not None:
+            batches = loader_of(spec, index, setup.workers, device, runtime.cache)
+            result["cached_data_samples_per_s"] = n / timed(lambda: next(batches), device, setup)
         result["end_to_end_samples_per_s"] = n / timed(lambda: train(next(batches)), device, setup)
         result["workers"] = setup.workers
     result["peak_memory_gib"] = _peak_memory(device)

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from cstp.data.cache import FrameCache
 from cstp.data.scan import read_index
 from cstp.data.video import VideoReader
 from cstp.errors import CstpError
@@ -85,18 +86,39 @@ def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     return int(short_side * width / height), short_side
 
 
+def open_cache(root: str | Path | None, spec: SamplingSpec) -> FrameCache | None:
+    """The frame cache at `root` for clips of `spec` (None: no cache); it must hold frames at the
+    short side the spec reads."""
+    if root is None:
+        return None
+    cache = FrameCache(root)
+    if cache.short_side != spec.clip.short_side:
+        raise CstpError(
+            f"--cache {root}: holds frames at short side {cache.short_side}, but this job reads "
+            f"them at {spec.clip.short_side}; build a cache with --short-side "
+            f"{spec.clip.short_side or 'none'}"
+        )
+    return cache
+
+
 class _IndexedVideos(Dataset):
-    def __init__(self, rows: pd.DataFrame, spec: SamplingSpec, seed: int):
+    def __init__(self, rows: pd.DataFrame, spec: SamplingSpec, seed: int, cache=None):
         self.paths = rows["path"].tolist()
         self.frames = [int(f) for f in rows["frames"]]
         self.labels = [int(v) for v in rows["label"]]
         self.spec = spec
         self.seed = seed
+        self.cache = open_cache(cache, spec)
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def source(self, index: int) -> ReaderSource:
+    def source(self, index: int):
+        """The video's frames: from the frame cache when it holds them, else decoded."""
+        if self.cache is not None:
+            cached = self.cache.source(self.paths[index], self.frames[index])
+            if cached is not None:
+                return cached
         return ReaderSource(self.paths[index], self.frames[index], self.spec.clip.short_side)
 
     def rng(self, epoch: int, index: int) -> np.random.Generator:
@@ -106,8 +128,8 @@ class _IndexedVideos(Dataset):
 class PairDataset(_IndexedVideos):
     """Pretraining: item (epoch, i) is (clips 2 x C x T x S x S uint8, pretext labels)."""
 
-    def __init__(self, rows: pd.DataFrame, spec: SamplingSpec, seed: int):
-        super().__init__(rows, spec, seed)
+    def __init__(self, rows: pd.DataFrame, spec: SamplingSpec, seed: int, cache=None):
+        super().__init__(rows, spec, seed, cache)
         self.sampler = PairSampler(spec)
 
     def __getitem__(self, item: tuple[int, int]):
@@ -134,8 +156,8 @@ class ClipDataset(_IndexedVideos):
 class TestClipsDataset(_IndexedVideos):
     """Testing: item i is (all test clips of video i, n x C x T x S x S uint8, label, i)."""
 
-    def __init__(self, rows: pd.DataFrame, spec: SamplingSpec, clips: int, crop: float):
-        super().__init__(rows, spec, seed=0)
+    def __init__(self, rows, spec: SamplingSpec, clips: int, crop: float, cache=None):
+        super().__init__(rows, spec, seed=0, cache=cache)
         self.clips, self.crop = clips, crop
 
     def __getitem__(self, index: int):

@@ -114,6 +114,11 @@ class PresetSpec:
     probe: ProbeSpec = field(ProbeSpec(), "linear probe on frozen features")
     retrieval: RetrievalSpec = field(RetrievalSpec(), "nearest-neighbour retrieval")
     resources: Resources = field(Resources(), "Snakemake resources per job kind")
+    frame_cache: bool = field(
+        False,
+        "jobs read frames from a frame cache (cstp cache, built by the workflow) instead of "
+        "decoding the videos; the numbers are the same (docs/data.md, frame cache)",
+    )
 
     def __post_init__(self):
         if not self.datasets:

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]  # the installed cstp/ folder
 ENTRIES = {
     "synth": "cstp.commands.synth",
     "scan": "cstp.commands.data",
+    "cache": "cstp.commands.cache",
     "pretrain": "cstp.commands.pretrain",
     "finetune": "cstp.commands.finetune",
     "evaluate": "cstp.commands.evaluate",

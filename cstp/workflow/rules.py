@@ -15,10 +15,12 @@ from cstp.specs.base import spec_hash, spec_json
 STUDY_DIR = Path("runs/study")
 
 
-class CellsOf:
-    """The table cells a job serves ('table1 Exp 4 (seed 0), table2 Exp 1 (seed 0)'), for a rule's
-    `message`. Deliberately not a str: Snakemake keeps only params it can represent (str, numbers,
-    containers) in its params rerun trigger, so adding a table that shares a job re-runs nothing.
+class Untracked:
+    """Text for a rule's `message` or shell that must not re-run jobs when it changes: the cells a
+    job serves ('table1 Exp 4 (seed 0), table2 Exp 1 (seed 0)'), or a runtime option such as
+    `--cache DIR` that changes no number. Deliberately not a str: Snakemake keeps only params it
+    can represent (str, numbers, containers) in its params rerun trigger, so adding a table that
+    shares a job, or switching the frame cache on, re-runs nothing.
     """
 
     def __init__(self, text: str):

@@ -18,6 +18,7 @@ from cstp.specs.study import DatasetSpec, PresetSpec
 
 SYNTH_DIR = Path("data/synth")
 INDEX_DIR = Path("data/index")
+CACHE_DIR = Path("data/cache")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ class Dataset:
     @property
     def index(self) -> Path:
         return INDEX_DIR / f"{self.name}_split{self.split}.csv"
+
+    def cache(self, short_side: int | None) -> Path:
+        """The frame cache's manifest for frames at `short_side` (None: as decoded)."""
+        size = "native" if short_side is None else f"s{short_side}"
+        return CACHE_DIR / f"{self.name}_split{self.split}_{size}" / "cache.json"
 
     @property
     def synth_marker(self) -> Path | None:

@@ -8,7 +8,7 @@ from cstp.errors import CstpError
 from cstp.workflow.code import fingerprint
 from cstp.workflow.plan import Plan
 from cstp.workflow.resources import local_gpus
-from cstp.workflow.rules import CellsOf, schema_error, study_file, typed_overrides
+from cstp.workflow.rules import Untracked, schema_error, study_file, typed_overrides
 
 update_config(config, typed_overrides(workflow.config_settings.config))
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -27,6 +27,8 @@ STUDY = study_file(config)
 
 ENV = "../../environment.yml"
 TRAIN = PLAN.study.preset.resources.train
+CLIP = PLAN.study.preset.clip
+FRAME_CACHE = PLAN.study.preset.frame_cache
 OTHER = PLAN.study.preset.resources.other
 
 # Locally, GPU jobs are capped to the GPUs present (a profile or --resources gpu=N overrides).
@@ -45,7 +47,7 @@ def code_stamp(kind):
 
 wildcard_constraints:
     run="[0-9a-f]{10}",
-    job="synth|scan|pretrain|finetune|evaluate|features|table",
+    job="synth|scan|cache|pretrain|finetune|evaluate|features|table",
     digest="[0-9a-f]{10}",
     table="table[0-9]+",
 
@@ -76,6 +78,44 @@ def index_of(kind):
     return index
 
 
+def cache_of(kind):
+    """The frame cache a job reads (preset frame_cache), as an input whose time is ignored: the
+    cache changes no number, so rebuilding it re-runs nothing."""
+
+    def cache(wildcards):
+        run = PLAN.run(kind, wildcards.run)
+        return [ancient(str(run.dataset.cache(CLIP.short_side)))] if FRAME_CACHE else []
+
+    return cache
+
+
+def cache_option(kind):
+    """`--cache DIR` or nothing (not a rerun trigger: see Untracked)."""
+
+    def option(wildcards):
+        if not FRAME_CACHE:
+            return Untracked("")
+        folder = PLAN.run(kind, wildcards.run).dataset.cache(CLIP.short_side).parent
+        return Untracked(f"--cache {folder}")
+
+    return option
+
+
+def cache_dataset(wildcards):
+    """The dataset whose frame cache a folder of data/cache is."""
+    for d in PLAN.datasets():
+        manifest = d.cache(CLIP.short_side)
+        if manifest.parent.name == wildcards.cache:
+            return d
+    raise WorkflowError(
+        f"data/cache/{wildcards.cache}: no dataset of the plan caches there"
+    )
+
+
+def cache_index(wildcards):
+    return str(cache_dataset(wildcards).index)
+
+
 def encoder_of(kind):
     def encoder(wildcards):
         pretrain = PLAN.run(kind, wildcards.run).parent
@@ -97,8 +137,8 @@ def model_of(wildcards):
 
 
 def cells_of(kind):
-    """The table cells a job serves, for its message (not a rerun trigger: see CellsOf)."""
-    return lambda wildcards: CellsOf(PLAN.run(kind, wildcards.run).describe())
+    """The table cells a job serves, for its message (not a rerun trigger: see Untracked)."""
+    return lambda wildcards: Untracked(PLAN.run(kind, wildcards.run).describe())
 
 
 def runtime(base):

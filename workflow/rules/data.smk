@@ -60,3 +60,26 @@ rule scan:
         dataset=scan_args,
     shell:
         "cstp data scan {params.dataset} --out {output} --probe > {log} 2>&1"
+
+
+rule cache:
+    input:
+        index=cache_index,
+        code=code_stamp("cache"),
+    output:
+        "data/cache/{cache}/cache.json",
+    log:
+        "logs/cache/{cache}.log",
+    benchmark:
+        "benchmarks/cache/{cache}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=OTHER.mem_mb,
+        runtime=runtime(OTHER.runtime),
+    params:
+        short_side=CLIP.short_side or "none",
+    shell:
+        "cstp cache --index {input.index} --out data/cache/{wildcards.cache} "
+        "--short-side {params.short_side} --workers {threads} --no-progress > {log} 2>&1"

@@ -8,6 +8,7 @@ rule evaluate:
         model=model_of,
         index=index_of("evaluate"),
         code=code_stamp("evaluate"),
+        cache=cache_of("evaluate"),
     output:
         "runs/evaluate/{run}/metrics.json",
     log:
@@ -21,11 +22,12 @@ rule evaluate:
         mem_mb=OTHER.mem_mb,
         runtime=runtime(OTHER.runtime),
     params:
+        cache=cache_option("evaluate"),
         cells=cells_of("evaluate"),
     message:
         "evaluate {wildcards.run}: {params.cells}"
     shell:
-        "cstp evaluate --spec {input.spec} --model {input.model} --index {input.index} "
+        "cstp evaluate --spec {input.spec} {params.cache} --model {input.model} --index {input.index} "
         "--out runs/evaluate/{wildcards.run} --threads {threads} >> {log} 2>&1"
 
 
@@ -35,6 +37,7 @@ rule features:
         index=index_of("features"),
         encoder=encoder_of("features"),
         code=code_stamp("features"),
+        cache=cache_of("features"),
     output:
         features="runs/features/{run}/features.pt",
         probe="runs/features/{run}/probe.json",
@@ -50,10 +53,11 @@ rule features:
         mem_mb=OTHER.mem_mb,
         runtime=runtime(OTHER.runtime),
     params:
+        cache=cache_option("features"),
         cells=cells_of("features"),
         encoder=encoder_option("features"),
     message:
         "features {wildcards.run}: {params.cells}"
     shell:
-        "cstp features --spec {input.spec} --index {input.index} {params.encoder} "
+        "cstp features --spec {input.spec} {params.cache} --index {input.index} {params.encoder} "
         "--out runs/features/{wildcards.run} --threads {threads} >> {log} 2>&1"

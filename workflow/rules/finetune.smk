@@ -8,6 +8,7 @@ rule finetune:
         index=index_of("finetune"),
         encoder=encoder_of("finetune"),
         code=code_stamp("finetune"),
+        cache=cache_of("finetune"),
     output:
         model="runs/finetune/{run}/model.pt",
         metrics="runs/finetune/{run}/metrics.json",
@@ -23,12 +24,13 @@ rule finetune:
         runtime=runtime(TRAIN.runtime),
         gpu=TRAIN.gpu,
     params:
+        cache=cache_option("finetune"),
         cells=cells_of("finetune"),
         encoder=encoder_option("finetune"),
         workers=TRAIN.workers,
     message:
         "finetune {wildcards.run}: {params.cells}"
     shell:
-        "cstp finetune --spec {input.spec} --index {input.index} {params.encoder} "
+        "cstp finetune --spec {input.spec} {params.cache} --index {input.index} {params.encoder} "
         "--out runs/finetune/{wildcards.run} --threads {threads} --workers {params.workers} "
         ">> {log} 2>&1"

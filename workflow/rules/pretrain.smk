@@ -7,6 +7,7 @@ rule pretrain:
         spec="runs/pretrain/{run}/spec.json",
         index=index_of("pretrain"),
         code=code_stamp("pretrain"),
+        cache=cache_of("pretrain"),
     output:
         encoder="runs/pretrain/{run}/encoder.pt",
         metrics="runs/pretrain/{run}/metrics.json",
@@ -22,11 +23,12 @@ rule pretrain:
         runtime=runtime(TRAIN.runtime),
         gpu=TRAIN.gpu,
     params:
+        cache=cache_option("pretrain"),
         cells=cells_of("pretrain"),
         workers=TRAIN.workers,
     message:
         "pretrain {wildcards.run}: {params.cells}"
     shell:
-        "cstp pretrain --spec {input.spec} --index {input.index} "
+        "cstp pretrain --spec {input.spec} {params.cache} --index {input.index} "
         "--out runs/pretrain/{wildcards.run} --threads {threads} --workers {params.workers} "
         ">> {log} 2>&1"

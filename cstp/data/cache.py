@@ -1,0 +1,228 @@
+"""A frame cache (`cstp cache`): every usable video of an index decoded once, at the short side the
+jobs read, into one uint8 .npy array (T, H, W, 3) per video that a job maps into memory and slices
+by frame index instead of decoding.
+
+The arrays hold exactly what `VideoReader.read` returns for the same frames and short side, so a
+job reading the cache computes the same numbers as one decoding the videos (a test checks it): the
+cache is a speed-up, not part of any run id. The manifest records per video its source's size,
+modification time and SHA-256; a source that changed is re-decoded by the next `cstp cache`, and
+a job that meets a changed or missing entry decodes that video instead, with a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from cstp.data.scan import read_index
+from cstp.data.video import VideoError, VideoReader
+from cstp.errors import CstpError
+from cstp.files import write_atomic, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+MANIFEST = "cache.json"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cached video: its array file (relative to the cache) and its source's identity."""
+
+    file: str
+    frames: int
+    width: int
+    height: int
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+def _stamp(path: str | Path) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _decode(path: str, frames: int, short_side: int | None, out: Path) -> dict:
+    """Decode one video into out/<name>.npy (through a temporary name); its manifest entry."""
+    name = hashlib.sha256(path.encode()).hexdigest()[:20] + ".npy"
+    size, mtime_ns = _stamp(path)
+    with VideoReader(path, num_frames=frames) as reader:
+        array = reader.read(range(frames), short_side=short_side).numpy()
+    write_atomic(out / name, lambda tmp: _save(tmp, array))
+    _, height, width, _ = array.shape
+    return asdict(Entry(name, frames, width, height, size, mtime_ns, _sha256(path)))
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as file:  # a file object: np.save would add ".npy" to a name
+        np.save(file, array, allow_pickle=False)
+
+
+def _current(entry: dict | None, path: str, frames: int, out: Path) -> bool:
+    """An entry still serves `path`: its array exists and the source is the one cached."""
+    if entry is None or entry["frames"] != frames or not (out / entry["file"]).is_file():
+        return False
+    try:
+        size, mtime_ns = _stamp(path)
+    except OSError:
+        return False
+    return (size, mtime_ns) == (entry["size"], entry["mtime_ns"]) or (
+        size == entry["size"] and _sha256(path) == entry["sha256"]
+    )
+
+
+def build_cache(
+    index: Path, out: Path, short_side: int | None, workers: int = 1, progress: bool = True
+) -> dict:
+    """Cache every usable video of `index` under `out`; resumable, and only what changed is redone.
+
+    Returns the counts: videos, decoded (the rest were current), failed, bytes and seconds.
+    """
+    start = time.perf_counter()
+    rows = read_index(index)
+    rows = rows[rows["status"] == "ok"]
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = _read_manifest(out)
+    if manifest and manifest["short_side"] != short_side:
+        raise CstpError(
+            f"{out}: holds frames at short side {manifest['short_side']}, not {short_side}; "
+            "give another --out"
+        )
+    videos = dict(manifest.get("videos", {})) if manifest else {}
+    todo = [
+        (str(p), int(f))
+        for p, f in zip(rows["path"], rows["frames"], strict=True)
+        if not _current(videos.get(str(p)), str(p), int(f), out)
+    ]
+    failed = _decode_all(todo, short_side, out, workers, progress, videos)
+    wanted = {str(p) for p in rows["path"]} - set(failed)
+    videos = {p: e for p, e in videos.items() if p in wanted}
+    _remove_orphans(out, {e["file"] for e in videos.values()})
+    body = {"version": CACHE_VERSION, "short_side": short_side, "index": str(index)}
+    write_text_atomic(out / MANIFEST, json.dumps(body | {"videos": videos}, indent=1))
+    return {
+        "videos": len(videos),
+        "decoded": len(todo) - len(failed),
+        "failed": failed,
+        "bytes": sum((out / e["file"]).stat().st_size for e in videos.values()),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _decode_all(todo, short_side, out, workers, progress, videos) -> dict[str, str]:
+    """Decode `todo` into `videos` (in place); returns {path: reason} of those that failed."""
+    failed: dict[str, str] = {}
+    bar = tqdm(total=len(todo), desc="cache", unit="video", file=sys.stderr, disable=not progress)
+    context = get_context("forkserver")
+    pool = ProcessPoolExecutor(workers, mp_context=context) if workers > 1 and todo else None
+    try:
+        calls = [(p, f, short_side, out) for p, f in todo]
+        results = pool.map(_decode_or_reason, calls) if pool else map(_decode_or_reason, calls)
+        for (path, _), (entry, reason) in zip(todo, results, strict=True):
+            if entry is None:
+                failed[path] = reason
+                log.warning("%s: not cached: %s", path, reason)
+            else:
+                videos[path] = entry
+            bar.update()
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return failed
+
+
+def _decode_or_reason(call) -> tuple[dict | None, str]:
+    try:
+        return _decode(*call), ""
+    except VideoError as err:
+        return None, str(err)
+    except OSError as err:
+        where = err.filename or call[3]
+        raise CstpError(f"{where}: cannot write the cache: {err.strerror}") from err
+
+
+def _remove_orphans(out: Path, keep: set[str]) -> None:
+    """Arrays no entry names, and temporary files of a build that was killed."""
+    for path in [*out.glob("*.npy"), *out.glob(".*.tmp")]:
+        if path.name not in keep:
+            path.unlink()
+
+
+def _read_manifest(out: Path) -> dict | None:
+    path = out / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except ValueError:
+        log.warning("%s: unreadable manifest; rebuilding the cache", path)
+        return None
+    return manifest if manifest.get("version") == CACHE_VERSION else None
+
+
+class FrameCache:
+    """A built cache, opened by jobs: `source(path, frames)` gives a reader of the cached frames,
+    or None (the caller decodes) when the video is not cached or its source changed."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        manifest = _read_manifest(self.root)
+        if manifest is None:
+            raise CstpError(f"--cache {self.root}: no frame cache here (build it with cstp cache)")
+        self.short_side = manifest["short_side"]
+        self.videos = manifest["videos"]
+
+    def source(self, path: str, frames: int) -> CachedSource | None:
+        entry = self.videos.get(str(path))
+        if entry is None or entry["frames"] != frames:
+            log.warning("%s: not in the frame cache %s; decoding it", path, self.root)
+            return None
+        try:
+            stamp = _stamp(path)
+        except OSError:
+            stamp = None  # the source is gone: the cached frames are all there is
+        if stamp is not None and stamp != (entry["size"], entry["mtime_ns"]):
+            log.warning("%s: changed since it was cached in %s; decoding it", path, self.root)
+            return None
+        return CachedSource(self.root / entry["file"])
+
+
+class CachedSource:
+    """The FrameSource of one cached video (see cstp.sampling.sample.FrameSource)."""
+
+    def __init__(self, file: Path):
+        self.array = np.load(file, mmap_mode="r", allow_pickle=False)
+        self.num_frames, self.height, self.width, _ = self.array.shape
+
+    def __enter__(self) -> CachedSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.array = None
+
+    def read(self, indices: list[int]) -> torch.Tensor:
+        last = self.num_frames - 1
+        rows = [min(int(i), last) for i in indices]
+        return torch.from_numpy(np.ascontiguousarray(self.array[rows]))

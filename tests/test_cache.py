@@ -1,0 +1,133 @@
+"""The frame cache (`cstp cache`): exactly the decoded frames, rebuilt only where a source changed,
+read by jobs in place of decoding with the same numbers, and wired into the workflow."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cstp.cli import main
+from cstp.data.cache import FrameCache, build_cache
+from cstp.data.video import VideoReader
+from cstp.errors import CstpError
+from cstp.sampling.datasets import PairDataset, load_subset
+from cstp.sampling.datasets import TestClipsDataset as ClipsOfTest
+from cstp.specs.base import from_dict
+from cstp.specs.sampling import SamplingSpec
+
+SPEC = from_dict(
+    SamplingSpec,
+    {
+        "clip": {"frames": 4, "size": 16},
+        "playback_rates": [1, 2],
+        "augment": {"playback_rate": True, "rotation": True},
+        "pretext": {"stor_spatial": True, "stor_temporal": True},
+    },
+)
+
+
+@pytest.fixture(scope="module")
+def copy_index(synth_index, tmp_path_factory):
+    """A private copy of the tiny synthetic set (tests here change its files) and its index."""
+    base = tmp_path_factory.mktemp("cached")
+    root = synth_index.parent
+    shutil.copytree(root, base / "ucf101")
+    table = pd.read_csv(synth_index)
+    table["path"] = [p.replace(str(root), str(base / "ucf101")) for p in table["path"]]
+    index = base / "index.csv"
+    table.to_csv(index, index=False)
+    return index
+
+
+@pytest.mark.parametrize("short_side", [None, 20])
+def test_cached_frames_are_the_decoded_frames(copy_index, tmp_path, short_side):
+    build_cache(copy_index, tmp_path / "cache", short_side, progress=False)
+    cache = FrameCache(tmp_path / "cache")
+    rows = pd.read_csv(copy_index).query("status == 'ok'")
+    for path, frames in zip(rows["path"][:4], rows["frames"][:4], strict=True):
+        wanted = [frames - 1, 0, 3, 3, frames // 2]
+        with VideoReader(path, num_frames=int(frames)) as reader:
+            decoded = reader.read(wanted, short_side=short_side)
+        assert torch.equal(cache.source(path, int(frames)).read(wanted), decoded)
+
+
+def test_datasets_read_the_same_samples_from_the_cache(copy_index, tmp_path):
+    build_cache(copy_index, tmp_path / "cache", None, progress=False)
+    rows = load_subset(copy_index, "train", min_frames=4)
+    plain, cached = PairDataset(rows, SPEC, 0), PairDataset(rows, SPEC, 0, tmp_path / "cache")
+    for item in [(0, 0), (1, 2), (3, len(rows) - 1)]:
+        (a, labels_a), (b, labels_b) = plain[item], cached[item]
+        assert torch.equal(a, b) and labels_a.keys() == labels_b.keys()
+        assert all(torch.equal(labels_a[k], labels_b[k]) for k in labels_a)
+    test = load_subset(copy_index, "test")
+    plain, cached = (
+        ClipsOfTest(test, SPEC, 2, 0.875),
+        ClipsOfTest(test, SPEC, 2, 0.875, tmp_path / "cache"),
+    )
+    assert torch.equal(plain[0][0], cached[0][0])
+
+
+def test_a_rebuild_redoes_only_changed_sources_and_drops_unlisted_ones(copy_index, tmp_path):
+    out = tmp_path / "cache"
+    first = build_cache(copy_index, out, None, progress=False)
+    assert first["decoded"] == first["videos"] > 2 and not first["failed"]
+    assert build_cache(copy_index, out, None, progress=False)["decoded"] == 0
+    table = pd.read_csv(copy_index)
+    changed = table["path"][0]
+    os.utime(changed, ns=(1, 1))  # same bytes, new time: the SHA-256 says it is the same video
+    assert build_cache(copy_index, out, None, progress=False)["decoded"] == 0
+    smaller = tmp_path / "index.csv"
+    table.iloc[1:].to_csv(smaller, index=False)
+    result = build_cache(smaller, out, None, progress=False)
+    assert result["videos"] == first["videos"] - 1
+    assert len(list(out.glob("*.npy"))) == result["videos"]
+
+
+def test_a_changed_source_is_decoded_instead_with_a_warning(copy_index, tmp_path, caplog):
+    build_cache(copy_index, tmp_path / "cache", None, progress=False)
+    cache = FrameCache(tmp_path / "cache")
+    row = pd.read_csv(copy_index).iloc[2]
+    os.utime(row["path"], ns=(5, 5))
+    with caplog.at_level(logging.WARNING):
+        assert cache.source(row["path"], int(row["frames"])) is None
+    assert "changed since it was cached" in caplog.text
+    assert cache.source("/no/such/video.avi", 10) is None
+
+
+def test_a_cache_of_another_frame_size_is_refused(copy_index, tmp_path):
+    build_cache(copy_index, tmp_path / "cache", 20, progress=False)
+    rows = load_subset(copy_index, "train")
+    with pytest.raises(CstpError, match="holds frames at short side 20, but this job reads them"):
+        PairDataset(rows, SPEC, 0, tmp_path / "cache")
+    with pytest.raises(CstpError, match="holds frames at short side 20, not None"):
+        build_cache(copy_index, tmp_path / "cache", None, progress=False)
+
+
+def test_cstp_cache_reports_what_it_wrote(copy_index, tmp_path, capsys):
+    out = tmp_path / "c"
+    args = ["cache", "--index", str(copy_index), "--out", str(out), "--workers", "2"]
+    assert main([*args, "--no-progress", "--short-side", "none"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"cache {out}: ") and "decoded now" in printed
+    manifest = FrameCache(out)
+    assert manifest.short_side is None and len(manifest.videos) == len(list(out.glob("*.npy")))
+    array = np.load(next(out.glob("*.npy")))
+    assert array.dtype == np.uint8 and array.ndim == 4
+
+
+def test_cstp_cache_refuses_a_missing_index_in_one_line(tmp_path, capsys):
+    assert main(["cache", "--index", str(tmp_path / "none.csv"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such index file" in err[0]
+
+
+def test_a_job_given_no_cache_there_says_so(copy_index, tmp_path):
+    rows = load_subset(copy_index, "train")
+    with pytest.raises(CstpError, match="no frame cache here"):
+        PairDataset(rows, SPEC, 0, tmp_path / "empty")
