@@ -106,6 +106,7 @@ def test_plan_estimate_prints_hours_rates_and_assumptions(tmp_path, monkeypatch,
     assert main(["plan", *config, "--estimate", "--gpus", "4", "results/table2.csv"]) == 0
     out = capsys.readouterr().out
     assert "device-hours; wall time on 4 device(s)" in out and "anchor: one H100" in out
+    assert "not the plan's backbone" not in out
     assert "epochs: pretraining [300], fine-tuning [100]" in out
 
 
@@ -128,3 +129,13 @@ def test_no_anchor_for_a_cpu_preset_says_how_to_measure(tmp_path, monkeypatch, c
     monkeypatch.chdir(tmp_path)
     assert main(["plan", "--config", str(ROOT / "config.yaml"), "--estimate", "table2"]) == 2
     assert "cstp bench step --spec" in capsys.readouterr().err
+
+
+def test_a_bench_of_another_backbone_is_flagged(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    bench = json.loads(bench_file(tmp_path / "b.json").read_text())
+    bench["cell"]["backbone"] = "r2plus1d_10 x0.25"
+    (tmp_path / "b.json").write_text(json.dumps(bench))
+    config = ["--config", str(ROOT / "config.yaml"), "--preset", "paper"]
+    assert main(["plan", *config, "--estimate", "--bench", str(tmp_path / "b.json"), "table5"]) == 0
+    assert "(measured on r2plus1d_10 x0.25, not the plan's backbone" in capsys.readouterr().out

@@ -59,3 +59,22 @@ def test_every_snakemake_command_the_docs_print_plans(command):
     if "seeds=[0,1,2]" in command:
         stats = result.stdout.split("Job stats:")[1]
         assert re.search(r"^pretrain\s+45$", stats, flags=re.M)  # 15 per seed
+
+
+def _printed_plan_commands() -> list[str]:
+    texts = [(ROOT / "README.md").read_text()]
+    texts += [p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))]
+    found = {" ".join(c.split()) for t in texts for c in re.findall(r"`(cstp\s+plan[^`]*)`", t)}
+    return sorted(c.replace("TARGET", "results/table5.csv") for c in found if "<" not in c)
+
+
+@pytest.mark.parametrize("command", _printed_plan_commands())
+def test_every_cstp_plan_command_the_docs_print_runs(command):
+    """`cstp plan` reads no data, so each printed one runs as it is (estimates included)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cstp", *shlex.split(command)[1:]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]

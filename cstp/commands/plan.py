@@ -113,6 +113,8 @@ def _estimate(plan, names: list[str], bench: Path | None, gpus: int) -> int:
         f"{result['wall_hours']:.2f} h (longest job {result['longest_hours']:.2f} h)"
     )
     print(f"rates: {rates.source}")
+    if result["mismatch"]:
+        print(f"  (measured on {rates.backbone}, not the plan's backbone: a rough figure)")
     print(
         f"  backbone {rates.clips_per_s:.1f} clips/s, efficiency {rates.efficiency:.2f}, "
         f"loader share {rates.loader_share:.2f}; other clip shapes scaled by voxels"

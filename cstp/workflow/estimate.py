@@ -48,6 +48,7 @@ class Rates:
     loader_share: float  # (e) / (b), at most 1; 1 when the bench did not measure data
     voxels: int  # frames x side^2 of the bench's clips
     source: str
+    backbone: str = ""  # "name xwidth" it was measured on
 
     @classmethod
     def from_bench(cls, path: Path) -> Rates:
@@ -57,12 +58,14 @@ class Rates:
             share = min(1.0, bench.get("end_to_end_samples_per_s", step) / step)
             frames, side, _ = (int(v) for v in bench["cell"]["clip"].split("x"))
             rates = cls(bench["backbone_clips_per_s"], bench["efficiency"], share, 0, "")
+            backbone = str(bench["cell"]["backbone"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise CstpError(f"--bench {path}: not a `cstp bench step --out` file ({err})") from err
         where = bench.get("machine", {})
         device = where.get("gpu") or f"CPU {where.get('cpu', '?')} x{where.get('threads', '?')}"
         source = f"bench {path}: {device}, {bench['cell']['backbone']}, {bench['cell']['clip']}"
-        return cls(rates.clips_per_s, rates.efficiency, share, frames * side * side, source)
+        voxels = frames * side * side
+        return cls(rates.clips_per_s, rates.efficiency, share, voxels, source, backbone)
 
     @classmethod
     def anchor(cls, backbone, frames: int, size: int) -> Rates:
@@ -74,7 +77,7 @@ class Rates:
                 "bench.json` on the target machine and pass --bench bench.json"
             )
         clips, efficiency = ANCHORS[key]
-        return cls(clips, efficiency, 1.0, frames * size * size, ANCHOR_SOURCE)
+        return cls(clips, efficiency, 1.0, frames * size * size, ANCHOR_SOURCE, _name(backbone))
 
     def seconds(self, passes: float, voxels: int) -> float:
         """Seconds for `passes` backbone passes over clips of `voxels` voxels."""
@@ -125,8 +128,8 @@ def estimate(plan: Plan, tables: list[str], rates: Rates | None, gpus: int = 1) 
     """Jobs and device-hours per kind for `tables`, the wall time on `gpus` devices, and the
     assumptions behind the figures."""
     runs = plan.runs_of(tables)
+    first = runs["pretrain"][0].spec if runs["pretrain"] else runs["finetune"][0].spec
     if rates is None:
-        first = runs["pretrain"][0].spec if runs["pretrain"] else runs["finetune"][0].spec
         rates = Rates.anchor(first.backbone, first.sampling.clip.frames, first.sampling.clip.size)
     rows, longest, sources = {}, 0.0, set()
     for kind in KINDS:
@@ -144,7 +147,12 @@ def estimate(plan: Plan, tables: list[str], rates: Rates | None, gpus: int = 1) 
         "rates": rates,
         "sizes": sorted(sources),
         "epochs": _epochs(runs),
+        "mismatch": rates.backbone != _name(first.backbone),
     }
+
+
+def _name(backbone) -> str:
+    return f"{backbone.name} x{backbone.width}"
 
 
 def _epochs(runs: dict[str, list[Run]]) -> dict[str, list[int]]:
