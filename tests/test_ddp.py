@@ -90,6 +90,7 @@ def test_cstp_pretrain_runs_under_torchrun(synth_index, tmp_path):
                 "sampling": {"clip": {"frames": 4, "size": 16}, "pretext": {"rotation": True}},
                 "contrastive": {"scheme": "simclr", "proj_hidden": 16, "proj_dim": 8},
                 "optim": {"epochs": 1, "batch_size": 4, "warmup_epochs": 0},
+                "processes": 2,
             }
         )
     )
@@ -115,3 +116,24 @@ def test_cstp_pretrain_runs_under_torchrun(synth_index, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["processes"] == 2 and (tmp_path / "run" / "encoder.pt").exists()
+
+
+def test_a_spec_for_two_processes_is_refused_in_one(synth_index, tmp_path, capsys):
+    from cstp.cli import main
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "backbone": {"name": "r2plus1d_10", "width": 0.125},
+                "sampling": {"clip": {"frames": 4, "size": 16}, "pretext": {"rotation": True}},
+                "optim": {"epochs": 1, "batch_size": 4},
+                "processes": 2,
+            }
+        )
+    )
+    args = ["pretrain", "--spec", str(spec), "--index", str(synth_index)]
+    assert main([*args, "--out", str(tmp_path / "run"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "trains with 2 process(es) but 1 were launched: run it as `torchrun" in err
+    assert not (tmp_path / "run" / "state").exists()

@@ -184,13 +184,32 @@ def test_slurm_profile_gives_training_rules_a_gpu_and_the_checkpoint_signal():
     profile = yaml.safe_load((ROOT / "slurm" / "profile.yaml").read_text())
     rules = profile["set-resources"]
     assert set(rules) == {"pretrain", "finetune"}
-    for rule in rules.values():
-        assert rule["gpu"] == 1 and "--signal=USR1@300" in rule["slurm_extra"]
+    for rule in rules.values():  # GPUs come from the preset, not from the profile
+        assert "gpu" not in rule and "--signal=USR1@300" in rule["slurm_extra"]
     # The profile resolves on this workflow: every job planned, none refused.
+    gpus = 'presets={"smoke": {"resources": {"train": {"gpu": 1}}}}'
     out = snakemake(
-        "-n", "--nolock", "--profile", "slurm", "results/table5.csv", "--config", "preset=smoke"
+        *("-n", "--nolock", "--profile", "slurm", "results/table5.csv"),
+        *("--config", "preset=smoke", gpus),
     ).stdout
     assert "pretrain" in out.split("Job stats:")[1]
+
+
+def test_a_preset_with_processes_launches_pretraining_through_torchrun():
+    override = (
+        'presets={"smoke": {"pretrain": {"processes": 2}, "resources": {"train": {"threads": 2}}}}'
+    )
+    commands = snakemake(
+        *("results/table5.csv", "-n", "-p", "--forceall", "--nolock", "--cores", "2"),
+        *("--config", "preset=smoke", override),
+    ).stdout
+    lines = [line for line in commands.splitlines() if " pretrain --spec" in line]
+    launch = "Shell command: torchrun --standalone --nproc-per-node 2 -m cstp pretrain --spec"
+    assert lines and all(line.startswith(launch) and "--threads 1 " in line for line in lines)
+    bad = 'presets={"smoke": {"pretrain": {"processes": 2}, "resources": {"train": {"gpu": 1}}}}'
+    result = snakemake("results/table5.csv", "-n", "--config", "preset=smoke", bad, check=False)
+    assert result.returncode != 0
+    assert "resources.train.gpu: 1 GPUs for pretrain.processes 2" in result.stdout + result.stderr
 
 
 def test_lint_and_formatting_are_clean():

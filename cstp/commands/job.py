@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -83,7 +84,11 @@ def start(args: argparse.Namespace, kind: str, spec) -> None:
     """The first lines of a job's log: the exact command line, then the spec it runs."""
     from cstp.specs.base import spec_hash, spec_json
 
-    print("$ " + shlex.join(["cstp", *args.argv]), flush=True)
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, the first process writes the header for all
+    world = os.environ.get("WORLD_SIZE", "1")
+    launch = ["torchrun", "--nproc-per-node", world, "-m", "cstp"] if world != "1" else ["cstp"]
+    print("$ " + shlex.join([*launch, *args.argv]), flush=True)
     print(f"{kind} {spec_hash(spec)}, spec:\n{spec_json(spec)}", end="", flush=True)
 
 

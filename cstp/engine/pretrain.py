@@ -35,6 +35,11 @@ def pretrain(
         raise CstpError("pretrain: nothing to learn (no contrastive scheme, no pretext task)")
     device = configure(runtime)
     dist.init_from_environment(device)
+    if dist.world_size() != spec.processes:
+        raise CstpError(
+            f"the spec trains with {spec.processes} process(es) but {dist.world_size()} were "
+            f"launched: run it as `torchrun --nproc-per-node {spec.processes} -m cstp pretrain ...`"
+        )
     seed_everything(spec.seed)
     checkpoint.claim(run_dir, spec)
     rows = load_subset(index, "train", min_frames=spec.sampling.clip.frames)

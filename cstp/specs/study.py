@@ -65,6 +65,11 @@ class PretrainRecipe:
     loss: LossWeights = field(LossWeights(), "weights of the loss terms")
     optim: OptimSpec = field(OptimSpec(), "optimiser and budget")
     sync_batchnorm: bool = field(False, "data parallelism (CUDA): SyncBatchNorm")
+    processes: int = field(
+        1,
+        "data-parallel processes per pretraining job (torchrun --nproc-per-node; one GPU each "
+        "when resources.train.gpu is set); optim.batch_size is the global batch",
+    )
 
 
 @dataclass(frozen=True)
@@ -130,3 +135,9 @@ class PresetSpec:
             )
         if any(d.synthetic for d in self.datasets.values()) and self.synth is None:
             raise ValueError("synthetic datasets need the preset's `synth` (tiny or default)")
+        processes, gpus = self.pretrain.processes, self.resources.train.gpu
+        if processes > 1 and gpus not in (0, processes):
+            raise ValueError(
+                f"resources.train.gpu: {gpus} GPUs for pretrain.processes {processes}: give 0 "
+                f"(CPU processes) or {processes} (one GPU each)"
+            )

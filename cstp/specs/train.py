@@ -96,7 +96,19 @@ class PretrainSpec:
     sync_batchnorm: bool = field(
         False, "data parallelism (CUDA): BatchNorm statistics over every process's batch"
     )
+    processes: int = field(
+        1,
+        "data-parallel processes (torchrun): each takes 1/N of every batch of optim.batch_size; "
+        "BatchNorm statistics are per process unless sync_batchnorm, so N changes the numbers",
+    )
     precision: str = field("fp32", "fp32, or bf16 autocast on CUDA", choices=PRECISIONS)
+
+    def __post_init__(self):
+        if self.processes < 1 or self.optim.batch_size % self.processes:
+            raise ValueError(
+                f"processes: {self.processes} must be >= 1 and divide optim.batch_size "
+                f"({self.optim.batch_size}), the global batch"
+            )
 
     @property
     def backbone_passes(self) -> float:

@@ -140,6 +140,7 @@ class SpecBuilder:
             loss=recipe.loss,
             optim=recipe.optim,
             sync_batchnorm=recipe.sync_batchnorm,
+            processes=recipe.processes,
             precision=self.preset.precision,
         )
 

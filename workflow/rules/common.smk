@@ -28,6 +28,13 @@ STUDY = study_file(config)
 ENV = "../../environment.yml"
 TRAIN = PLAN.study.preset.resources.train
 CLIP = PLAN.study.preset.clip
+# Pretraining as N data-parallel processes (preset pretrain.processes): torchrun launches them,
+# each with its share of the job's threads (one GPU each where the preset gives GPUs).
+PROCESSES = PLAN.study.preset.pretrain.processes
+if PROCESSES == 1:
+    PRETRAIN_LAUNCH = "cstp"
+else:
+    PRETRAIN_LAUNCH = f"torchrun --standalone --nproc-per-node {PROCESSES} -m cstp"
 FRAME_CACHE = PLAN.study.preset.frame_cache
 OTHER = PLAN.study.preset.resources.other
 
@@ -139,6 +146,11 @@ def model_of(wildcards):
 def cells_of(kind):
     """The table cells a job serves, for its message (not a rerun trigger: see Untracked)."""
     return lambda wildcards: Untracked(PLAN.run(kind, wildcards.run).describe())
+
+
+def process_threads(wildcards, threads):
+    """Torch threads of each pretraining process (not a rerun trigger: see Untracked)."""
+    return Untracked(str(max(1, threads // PROCESSES)))
 
 
 def runtime(base):

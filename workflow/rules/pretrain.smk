@@ -1,5 +1,6 @@
 # Self-supervised pretraining, one job per unique pretraining spec (runs/pretrain/<spec hash>).
 # Its checkpoint (state/last.pt) is not an output: a retried or requeued job resumes from it.
+# With pretrain.processes N in the preset, torchrun runs it as N data-parallel processes.
 
 
 rule pretrain:
@@ -26,9 +27,11 @@ rule pretrain:
         cache=cache_option("pretrain"),
         cells=cells_of("pretrain"),
         workers=TRAIN.workers,
+        launch=PRETRAIN_LAUNCH,
+        threads=process_threads,
     message:
         "pretrain {wildcards.run}: {params.cells}"
     shell:
-        "cstp pretrain --spec {input.spec} {params.cache} --index {input.index} "
-        "--out runs/pretrain/{wildcards.run} --threads {threads} --workers {params.workers} "
-        ">> {log} 2>&1"
+        "{params.launch} pretrain --spec {input.spec} {params.cache} --index {input.index} "
+        "--out runs/pretrain/{wildcards.run} --threads {params.threads} "
+        "--workers {params.workers} >> {log} 2>&1"
