@@ -43,8 +43,9 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def measure_decode(videos: list[Path], setup: DecodeSetup) -> pd.DataFrame:
-    """One row per measurement: full decode, clip reads, clip reads with resize.
+def measure_decode(videos: list[Path], setup: DecodeSetup, cache=None) -> pd.DataFrame:
+    """One row per measurement: full decode, clip reads, clip reads with resize, and with a
+    `cache` (a FrameCache holding the videos) the same clips read from it.
 
     Columns: measure, clips, frames, seconds, clips_per_s, frames_per_s. Frames are decoded and
     converted to RGB uint8 in every measurement (that is what a loader pays for).
@@ -66,7 +67,22 @@ def measure_decode(videos: list[Path], setup: DecodeSetup) -> pd.DataFrame:
         if short_side is not None:
             name += f", short side {short_side}"
         rows.append(_row(name, len(plan), len(plan) * setup.clip_frames, seconds))
+    if cache is not None:
+        seconds = _time_cached_clips(plan, counts, cache)
+        name = f"the same clips from the frame cache (short side {cache.short_side})"
+        rows.append(_row(name, len(plan), len(plan) * setup.clip_frames, seconds))
     return pd.DataFrame(rows)
+
+
+def _time_cached_clips(plan, counts, cache) -> float:
+    start = time.perf_counter()
+    for path, indices in plan:
+        source = cache.source(str(path), counts[path])
+        if source is None:
+            raise ValueError(f"{path}: not in the frame cache {cache.root} (or changed)")
+        with source as video:
+            video.read(indices)
+    return time.perf_counter() - start
 
 
 def _plan_clips(

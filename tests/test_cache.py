@@ -131,3 +131,20 @@ def test_a_job_given_no_cache_there_says_so(copy_index, tmp_path):
     rows = load_subset(copy_index, "train")
     with pytest.raises(CstpError, match="no frame cache here"):
         PairDataset(rows, SPEC, 0, tmp_path / "empty")
+
+
+def test_bench_decode_compares_the_cache_with_decoding(copy_index, tmp_path, capsys):
+    build_cache(copy_index, tmp_path / "cache", None, progress=False)
+    args = ["--clips", "4", "--clip-frames", "4", "--min-seconds", "0", "--max-videos", "3"]
+    command = ["bench", "decode", "--index", str(copy_index), *args]
+    assert main([*command, "--cache", str(tmp_path / "cache")]) == 0
+    assert "the same clips from the frame cache (short side None)" in capsys.readouterr().out
+    assert main([*command, "--cache", str(tmp_path / "none")]) == 2
+    assert "no frame cache here" in capsys.readouterr().err
+
+
+def test_an_index_without_frame_counts_is_refused(copy_index, tmp_path):
+    table = pd.read_csv(copy_index).drop(columns=["frames"])
+    table.to_csv(tmp_path / "plain.csv", index=False)
+    with pytest.raises(CstpError, match="no frame counts; scan the dataset with --probe"):
+        build_cache(tmp_path / "plain.csv", tmp_path / "cache", None, progress=False)

@@ -40,6 +40,7 @@ def _register_data(subjects) -> None:
     decode.add_argument(
         "--min-seconds", type=float, default=1.0, help="repeat full decodes for this long (1)"
     )
+    decode.add_argument("--cache", type=Path, help="frame cache of the videos: read them too")
     decode.set_defaults(func=run_decode)
 
     sample = subjects.add_parser(
@@ -137,7 +138,15 @@ def run_decode(args: argparse.Namespace) -> int:
         seed=args.seed,
         min_seconds=args.min_seconds,
     )
-    table = measure_decode(videos, setup)
+    cache = None
+    if args.cache is not None:
+        from cstp.data.cache import FrameCache
+
+        cache = FrameCache(args.cache)
+    try:
+        table = measure_decode(videos, setup, cache)
+    except ValueError as err:
+        raise CstpError(f"--cache {args.cache}: {err}") from err
     print(f"decode: {len(videos)} video(s), {setup.threads} thread(s), CPU: {cpu_name()}")
     print(table.to_string(index=False))
     return 0

@@ -101,6 +101,8 @@ def build_cache(
     """
     start = time.perf_counter()
     rows = read_index(index)
+    if "frames" not in rows.columns or rows["frames"].isna().any():
+        raise CstpError(f"{index}: no frame counts; scan the dataset with --probe")
     rows = rows[rows["status"] == "ok"]
     out.mkdir(parents=True, exist_ok=True)
     manifest = _read_manifest(out)
