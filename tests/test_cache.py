@@ -148,3 +148,13 @@ def test_an_index_without_frame_counts_is_refused(copy_index, tmp_path):
     table.to_csv(tmp_path / "plain.csv", index=False)
     with pytest.raises(CstpError, match="no frame counts; scan the dataset with --probe"):
         build_cache(tmp_path / "plain.csv", tmp_path / "cache", None, progress=False)
+
+
+def test_a_touched_source_with_the_same_bytes_is_read_from_the_cache_again(copy_index, tmp_path):
+    out = tmp_path / "cache"
+    build_cache(copy_index, out, None, progress=False)
+    row = pd.read_csv(copy_index).iloc[3]
+    os.utime(row["path"], ns=(7, 7))
+    assert FrameCache(out).source(row["path"], int(row["frames"])) is None  # changed, so far
+    assert build_cache(copy_index, out, None, progress=False)["decoded"] == 0
+    assert FrameCache(out).source(row["path"], int(row["frames"])) is not None

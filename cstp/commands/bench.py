@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cstp.commands import args as types
 from cstp.errors import CstpError
+from cstp.specs.sampling import PRETEXTS
 
 
 def register(sub) -> None:
@@ -163,9 +164,7 @@ def run_sample(args: argparse.Namespace) -> int:
         {
             "clip": {"frames": args.clip_frames, "size": args.size, "short_side": args.short_side},
             "augment": {"playback_rate": True, "rotation": True},
-            "pretext": {
-                k: True for k in ("playback_rate", "rotation", "stor_spatial", "stor_temporal")
-            },
+            "pretext": {k: True for k in PRETEXTS},
         },
     )
     table = measure_pairs(videos, spec, args.samples, args.threads, args.seed)
@@ -246,9 +245,6 @@ def _step_spec(args: argparse.Namespace):
         if value is not None:
             data["sampling"]["clip"][key] = value
     return from_dict(PretrainSpec, data, "cstp bench step")
-
-
-PRETEXTS = ("playback_rate", "rotation", "stor_spatial", "stor_temporal")
 
 
 def _set(data: dict, keys: tuple[str, ...], value) -> None:

@@ -79,17 +79,20 @@ def _save(path: Path, array: np.ndarray) -> None:
         np.save(file, array, allow_pickle=False)
 
 
-def _current(entry: dict | None, path: str, frames: int, out: Path) -> bool:
-    """An entry still serves `path`: its array exists and the source is the one cached."""
+def _current(entry: dict | None, path: str, frames: int, out: Path) -> dict | None:
+    """The entry, if it still serves `path` (its array exists and the source is the one cached),
+    with the source's time brought up to date when only that changed; else None."""
     if entry is None or entry["frames"] != frames or not (out / entry["file"]).is_file():
-        return False
+        return None
     try:
         size, mtime_ns = _stamp(path)
     except OSError:
-        return False
-    return (size, mtime_ns) == (entry["size"], entry["mtime_ns"]) or (
-        size == entry["size"] and _sha256(path) == entry["sha256"]
-    )
+        return None
+    if (size, mtime_ns) == (entry["size"], entry["mtime_ns"]):
+        return entry
+    if size == entry["size"] and _sha256(path) == entry["sha256"]:
+        return entry | {"mtime_ns": mtime_ns}  # touched, same bytes: jobs must accept it again
+    return None
 
 
 def build_cache(
@@ -101,9 +104,9 @@ def build_cache(
     """
     start = time.perf_counter()
     rows = read_index(index)
+    rows = rows[rows["status"] == "ok"]
     if "frames" not in rows.columns or rows["frames"].isna().any():
         raise CstpError(f"{index}: no frame counts; scan the dataset with --probe")
-    rows = rows[rows["status"] == "ok"]
     out.mkdir(parents=True, exist_ok=True)
     manifest = _read_manifest(out)
     if manifest and manifest["short_side"] != short_side:
@@ -112,11 +115,13 @@ def build_cache(
             "give another --out"
         )
     videos = dict(manifest.get("videos", {})) if manifest else {}
-    todo = [
-        (str(p), int(f))
-        for p, f in zip(rows["path"], rows["frames"], strict=True)
-        if not _current(videos.get(str(p)), str(p), int(f), out)
-    ]
+    todo = []
+    for path, frames in zip(rows["path"].astype(str), rows["frames"].astype(int), strict=True):
+        kept = _current(videos.get(path), path, frames, out)
+        if kept is None:
+            todo.append((path, frames))
+        else:
+            videos[path] = kept
     failed = _decode_all(todo, short_side, out, workers, progress, videos)
     wanted = {str(p) for p in rows["path"]} - set(failed)
     videos = {p: e for p, e in videos.items() if p in wanted}

@@ -28,6 +28,7 @@ from cstp.engine.pretrain import build_model
 from cstp.engine.runtime import Runtime, autocast, configure, prepare_model
 from cstp.engine.trainer import epoch_loader, sgd
 from cstp.sampling.datasets import PairDataset, load_subset
+from cstp.specs.sampling import PRETEXTS
 from cstp.specs.train import PretrainSpec
 
 
@@ -201,11 +202,7 @@ def _cell(spec: PretrainSpec) -> dict:
         "backbone": f"{spec.backbone.name} x{spec.backbone.width}",
         "scheme": spec.contrastive.scheme,
         "symmetric": spec.contrastive.symmetric,
-        "pretext": [
-            k
-            for k in ("playback_rate", "rotation", "stor_spatial", "stor_temporal")
-            if getattr(pretext, k)
-        ],
+        "pretext": [k for k in PRETEXTS if getattr(pretext, k)],
         "batch": spec.optim.batch_size,
         "clip": f"{clip.frames}x{clip.size}x{clip.size}",
         "precision": spec.precision,

@@ -103,6 +103,9 @@ class Transformations:
     rotation: bool = field(False, "random 0/90/180/270 rotation")
 
 
+PRETEXTS = ("playback_rate", "rotation", "stor_spatial", "stor_temporal")  # Pretext's fields
+
+
 @dataclass(frozen=True)
 class Pretext:
     """Which labels the network predicts (each implies its transformation is randomised)."""

@@ -13,6 +13,7 @@ from typing import Any
 from cstp.errors import CstpError
 from cstp.specs.measure import EvaluateSpec, FeatureSpec
 from cstp.specs.sampling import (
+    PRETEXTS,
     BaseAugment,
     Pretext,
     SamplingSpec,
@@ -22,7 +23,6 @@ from cstp.specs.sampling import (
 from cstp.specs.train import ContrastiveSpec, FinetuneSpec, PretrainSpec
 from cstp.workflow.study import Dataset, Study, Table
 
-PRETEXTS = ("playback_rate", "rotation", "stor_spatial", "stor_temporal")
 AUGMENTS = ("playback_rate", "rotation")
 
 

@@ -15,6 +15,7 @@ file, rates are anchors measured on one H100 (shared notes, gpu-ceilings); no an
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,9 +90,7 @@ def video_counts(run: Run) -> tuple[int, int, str]:
     """(train, test) videos of a job's dataset: from its index if scanned, else as published."""
     index = run.dataset.index
     if index.is_file():
-        table = pd.read_csv(index, usecols=["subset", "status"])
-        ok = table[table["status"] == "ok"]["subset"].value_counts()
-        return int(ok.get("train", 0)), int(ok.get("test", 0)), f"index {index}"
+        return (*_index_counts(index.resolve(), index.stat().st_mtime_ns), f"index {index}")
     if run.dataset.synth:
         raise CstpError(
             f"{index}: not generated yet; make it with `snakemake --cores all {index}` first"
@@ -100,6 +99,14 @@ def video_counts(run: Run) -> tuple[int, int, str]:
         train, test = PUBLISHED[run.dataset.kind]
         return train, test, f"published split-1 counts of {run.dataset.kind}"
     raise CstpError(f"{run.dataset.name}: no index at {index} and no published size")
+
+
+@functools.lru_cache
+def _index_counts(index: Path, mtime_ns: int) -> tuple[int, int]:
+    """Usable (train, test) videos of an index (by path and time), read once, not once per job."""
+    table = pd.read_csv(index, usecols=["subset", "status"])
+    ok = table[table["status"] == "ok"]["subset"].value_counts()
+    return int(ok.get("train", 0)), int(ok.get("test", 0))
 
 
 def job_passes(plan: Plan, run: Run) -> tuple[float, int]:

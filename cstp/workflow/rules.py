@@ -20,7 +20,8 @@ class Untracked:
     job serves ('table1 Exp 4 (seed 0), table2 Exp 1 (seed 0)'), or a runtime option such as
     `--cache DIR` that changes no number. Deliberately not a str: Snakemake keeps only params it
     can represent (str, numbers, containers) in its params rerun trigger, so adding a table that
-    shares a job, or switching the frame cache on, re-runs nothing.
+    shares a job re-runs nothing, nor does a changed option (the frame cache, being a new input
+    when switched on, still re-runs the jobs once: docs/data.md).
     """
 
     def __init__(self, text: str):

@@ -87,7 +87,8 @@ def index_of(kind):
 
 def cache_of(kind):
     """The frame cache a job reads (preset frame_cache), as an input whose time is ignored: the
-    cache changes no number, so rebuilding it re-runs nothing."""
+    cache changes no number, so a manifest rewritten outside the workflow re-runs nothing.
+    """
 
     def cache(wildcards):
         run = PLAN.run(kind, wildcards.run)
