@@ -65,6 +65,24 @@ def truncate(path: Path, keep: float = 0.6) -> Path:
     return path
 
 
+def drop_avi_index(path: Path) -> Path:
+    """Cut an AVI's trailing idx1 chunk off and keep its RIFF size, as some real UCF-101 copies
+    are: the container claims more bytes than the file holds, yet every frame decodes."""
+    data = path.read_bytes()
+    path.write_bytes(data[: data.rindex(b"idx1")])
+    return path
+
+
+def damage_middle(path: Path, count: int = 3000, seed: int = 1) -> Path:
+    """Overwrite `count` bytes a third of the way into a file with random ones (bit rot, a bad
+    copy): the size and headers stay right, and FFmpeg conceals the damage while decoding."""
+    data = bytearray(path.read_bytes())
+    start = len(data) // 3
+    data[start : start + count] = np.random.default_rng(seed).bytes(count)[: len(data) - start]
+    path.write_bytes(bytes(data))
+    return path
+
+
 def write_audio_only(path: Path, seconds: float = 0.5) -> Path:
     """A valid media file with no video stream."""
     with av.open(str(path), mode="w") as container:
@@ -220,6 +238,8 @@ def media() -> SimpleNamespace:
         overcount_avi_header=overcount_avi_header,
         spoil_metadata=spoil_metadata,
         truncate=truncate,
+        drop_avi_index=drop_avi_index,
+        damage_middle=damage_middle,
         write_audio_only=write_audio_only,
         write_lines=write_lines,
     )

@@ -161,8 +161,19 @@ def test_a_killed_and_resumed_finetune_ends_equal(synth_index, tmp_path):
 def test_non_finite_loss_names_epoch_step_and_term(synth_index, tmp_path):
     spec = pretrain_spec("byol", epochs=2)
     spec = from_dict(PretrainSpec, {**_plain(spec), "optim": {**_plain(spec.optim), "lr": 1e30}})
-    with pytest.raises(NonFiniteLoss, match=r"non-finite loss at epoch \d+, step \d+: \w+ ="):
+    with pytest.raises(
+        NonFiniteLoss, match=r"non-finite loss at epoch \d+, step \d+: \w+ ="
+    ) as err:
         pretrain(spec, synth_index, tmp_path, CPU)
+    state = tmp_path / "state" / "last.pt"
+    if state.exists():  # it blew up after the first epoch's checkpoint
+        assert str(err.value).endswith(
+            f"the last checkpoint is {state} (running again resumes from it)"
+        )
+    else:
+        assert str(err.value).endswith(
+            "no checkpoint was written yet (running again starts afresh)"
+        )
 
 
 def _plain(spec):

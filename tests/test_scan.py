@@ -8,6 +8,7 @@ import os
 
 import pandas as pd
 import pytest
+from conftest import build_ucf101
 
 from cstp.cli import main
 from cstp.data.scan import read_index, report, scan, summarize, write_index
@@ -25,7 +26,7 @@ UCF_ROWS = [  # path under the root, label, class_name, subset, status, reason
         "HandstandPushups",
         "test",
         "unreadable",
-        "truncated: container declares {declared} bytes, file has {size}",
+        "truncated: container declares {declared} bytes, file has {size}; 10 of 40 frames decode",
     ),
     ("YoYo/v_YoYo_g01_c01.avi", 2, "YoYo", "test", "unreadable", "not a video (invalid data)"),
     ("YoYo/v_YoYo_g01_c02.avi", 2, "YoYo", "test", "missing", ""),
@@ -121,10 +122,58 @@ def test_cli_writes_the_index_and_prints_the_summary(ucf101_copy, tmp_path, caps
     pd.testing.assert_frame_equal(written, expected)
 
 
-def test_report_shows_a_limited_number_of_unreadable_videos(ucf101_copy, tmp_path):
+def test_report_names_unreadable_and_missing_videos_a_limited_number_each(ucf101_copy, tmp_path):
     index = scan("ucf101", ucf101_copy.root, ucf101_copy.splits, 1)
-    text = report(index, tmp_path / "i.csv", shown=1).splitlines()
-    assert text[-2] == f"  ... and 2 more (status 'unreadable' in {tmp_path / 'i.csv'})"
+    out = tmp_path / "i.csv"
+    text = report(index, out, shown=1).splitlines()
+    start = text.index("unreadable videos (3):")
+    assert text[start + 1] == f"  {ucf101_copy.files['empty']}: empty file (0 bytes)"
+    assert text[start + 2 :] == [
+        f"  ... and 2 more (in {out})",
+        "missing videos (listed, no file found) (2):",
+        "  ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c02.avi",
+        f"  ... and 1 more (in {out})",
+        f"index of 8 videos written to {out}",
+    ]
+
+
+def test_a_video_is_judged_by_what_decodes_not_by_its_size_fields(tmp_path, media, caplog):
+    """An AVI without its trailing index is kept with a warning; one with random bytes in the
+    middle (which FFmpeg conceals) is refused as damaged, with --probe and without."""
+    copy = build_ucf101(tmp_path)
+    no_index = media.drop_avi_index(copy.files["audio"])
+    damaged = media.damage_middle(copy.files["resized"])
+    for probe_videos in (False, True):
+        index = scan("ucf101", copy.root, copy.splits, 1, probe_videos=probe_videos).set_index(
+            "path"
+        )
+        kept = index.loc[str(no_index)]
+        assert (kept["status"], kept["reason"]) == ("ok", "")
+        size = no_index.stat().st_size
+        assert kept["warning"].startswith("container declares ")
+        assert kept["warning"].endswith(f"bytes, file has {size}; all 30 frames decode")
+        if probe_videos:
+            assert kept["frames"] == 30
+            refused = index.loc[str(damaged)]
+            assert refused["status"] == "unreadable"
+            assert refused["reason"].startswith(
+                "damaged: 17 of 25 frames decode, 0 flagged corrupt"
+            )
+        else:  # the cheap check opens files only: damage inside is found by --probe
+            assert index.loc[str(damaged), "status"] == "ok"
+    text = report(index.reset_index())
+    assert f"kept with a warning (1):\n  {no_index}: container declares" in text
+
+
+def test_scan_warns_about_a_class_no_split_list_names(tmp_path, caplog):
+    copy = build_ucf101(tmp_path)
+    classes = copy.splits / "classInd.txt"
+    classes.write_text(classes.read_text() + "4 Zumba\r\n")
+    caplog.set_level(logging.WARNING)
+    scan("ucf101", copy.root, copy.splits, 1)
+    assert f"1 class(es) of {copy.splits} are named by no video of the split lists: Zumba" in (
+        caplog.messages
+    )
 
 
 def test_hmdb51_scan_reads_non_utf8_files_and_warns_about_absent_classes(hmdb51_copy, caplog):
@@ -244,3 +293,19 @@ def test_an_unexpected_failure_marks_one_video_and_the_scan_goes_on(hmdb51_copy,
     index = scan("hmdb51", hmdb51_copy.root, hmdb51_copy.splits, 1)
     assert list(index["status"]) == ["ok", "ok", "unreadable", "missing", "missing", "ok", "ok"]
     assert index["reason"][2] == "unexpected RuntimeError: odd file"
+
+
+def test_videos_too_short_for_a_job_are_named(ucf101_copy, tmp_path, caplog):
+    from cstp.sampling.datasets import load_subset
+
+    index = write_index(
+        scan("ucf101", ucf101_copy.root, ucf101_copy.splits, 1, probe_videos=True),
+        tmp_path / "index.csv",
+    )
+    caplog.set_level(logging.WARNING)
+    rows = load_subset(index, "train", min_frames=26)
+    assert list(rows["frames"]) == [30]
+    assert caplog.messages == [
+        f"{index}: 1 train videos are shorter than 26 frames and are left out: "
+        "HandStandPushups/v_HandStandPushups_g08_c01.avi (25)"
+    ]

@@ -215,7 +215,11 @@ def _unreadable(tmp_path, media, kind):
 )
 def test_unreadable_files_raise_a_one_line_reason(tmp_path, media, kind, reason):
     path = _unreadable(tmp_path, media, kind)
-    for attempt in (VideoReader, probe, check_video, decode_all):
+    # A cut AVI still opens: readers deliver what decodes, the checks refuse it.
+    cut_avi = kind == "truncated_avi"
+    for attempt in (
+        (probe, check_video) if cut_avi else (VideoReader, probe, check_video, decode_all)
+    ):
         with pytest.raises(VideoError) as error:
             attempt(path)
         assert error.value.reason.startswith(reason)

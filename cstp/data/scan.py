@@ -20,6 +20,8 @@ from cstp.files import write_atomic
 log = logging.getLogger(__name__)
 
 INDEX_COLUMNS = ("path", "video", "label", "class_name", "subset", "status", "reason")
+# Written by every scan since the size-mismatch rule; optional when reading older indexes.
+WARNING_COLUMN = "warning"
 # Nullable types: a video that is missing or unreadable has no frame count.
 PROBE_DTYPES = {
     "frames": "Int64",
@@ -52,18 +54,20 @@ def scan(
     root = Path(root)
     if not root.is_dir():
         raise CstpError(f"{root}: no such videos folder")
-    entries = read_split(dataset, splits, split).entries
+    official = read_split(dataset, splits, split)
+    entries = official.entries
     files = _Files(root)
     rows = []
     bar = tqdm(entries, desc=f"scan {dataset}", unit="video", disable=None if progress else True)
     for entry in bar:
         found = files.find_kinetics(entry) if entry.youtube_id else files.find(entry)
         rows.append(_check(entry, found, root, probe_videos))
-    columns = list(INDEX_COLUMNS) + (list(PROBE_COLUMNS) if probe_videos else [])
+    columns = [*INDEX_COLUMNS, WARNING_COLUMN, *(PROBE_COLUMNS if probe_videos else ())]
     index = pd.DataFrame(rows, columns=columns)
     if probe_videos:
         index = index.astype(PROBE_DTYPES)
     _warn_about_absences(index, root, Path(splits))
+    _warn_about_unlisted_classes(official.classes, index, Path(splits))
     return index
 
 
@@ -76,6 +80,7 @@ def _check(entry: Entry, found: Path | None, root: Path, probe_videos: bool) -> 
         "subset": entry.subset,
         "status": "ok",
         "reason": "",
+        WARNING_COLUMN: "",
     }
     if found is None:
         row["status"] = "missing"
@@ -84,7 +89,7 @@ def _check(entry: Entry, found: Path | None, root: Path, probe_videos: bool) -> 
         if probe_videos:
             row.update(asdict(probe(found)))
         else:
-            check_video(found)
+            row[WARNING_COLUMN] = check_video(found)
     except VideoError as err:
         log.debug("%s: %s", found, err.reason)
         row["status"], row["reason"] = "unreadable", err.reason
@@ -152,15 +157,34 @@ def _warn_about_absences(index: pd.DataFrame, root: Path, splits: Path) -> None:
     listed = index.loc[index["label"] >= 0, "class_name"].unique()
     absent = sorted(set(listed) - set(found["class_name"]))
     if absent:
-        names = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
         log.warning(
             "%d of %d classes in %s have no video under %s: %s",
             len(absent),
             len(listed),
             splits,
             root,
-            names,
+            _some(absent),
         )
+
+
+def _warn_about_unlisted_classes(
+    classes: tuple[str, ...], index: pd.DataFrame, splits: Path
+) -> None:
+    """A class of the class index that no split list names: its head output is kept (labels come
+    from the class index) but it can never be trained or tested."""
+    unlisted = sorted(set(classes) - set(index["class_name"]))
+    if unlisted:
+        log.warning(
+            "%d class(es) of %s are named by no video of the split lists: %s",
+            len(unlisted),
+            splits,
+            _some(unlisted),
+        )
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def summarize(index: pd.DataFrame) -> pd.DataFrame:
@@ -185,15 +209,27 @@ def summarize(index: pd.DataFrame) -> pd.DataFrame:
 
 
 def report(index: pd.DataFrame, out: Path | None = None, shown: int = UNREADABLE_SHOWN) -> str:
-    """The text `cstp data scan` prints: the summary table, then unreadable files with reasons."""
+    """The text `cstp data scan` prints: the summary table, then the unreadable files with their
+    reasons, the missing ones, and the kept files with a warning (each list cut at `shown`)."""
     lines = [summarize(index).to_string(index=False)]
-    unreadable = index[index["status"] == "unreadable"]
-    if len(unreadable):
-        lines.append(f"unreadable videos ({len(unreadable)}):")
-        lines += [f"  {row.path}: {row.reason}" for row in unreadable.head(shown).itertuples()]
-        if len(unreadable) > shown:
-            where = f" (status 'unreadable' in {out})" if out else ""
-            lines.append(f"  ... and {len(unreadable) - shown} more{where}")
+    warning = (
+        index[WARNING_COLUMN] if WARNING_COLUMN in index.columns else pd.Series("", index.index)
+    )
+    sections = (
+        ("unreadable videos", index["status"] == "unreadable", "reason"),
+        ("missing videos (listed, no file found)", index["status"] == "missing", None),
+        ("kept with a warning", (index["status"] == "ok") & (warning.fillna("") != ""), "warning"),
+    )
+    for title, chosen, detail in sections:
+        rows = index[chosen]
+        if rows.empty:
+            continue
+        lines.append(f"{title} ({len(rows)}):")
+        for row in rows.head(shown).to_dict("records"):
+            lines.append(f"  {row['path']}: {row[detail]}" if detail else f"  {row['video']}")
+        if len(rows) > shown:
+            where = f" (in {out})" if out else ""
+            lines.append(f"  ... and {len(rows) - shown} more{where}")
     if out is not None:
         lines.append(f"index of {len(index)} videos written to {out}")
     return "\n".join(lines)

@@ -203,8 +203,15 @@ class Trainer:
         raise NonFiniteLoss(
             f"non-finite loss at epoch {epoch + 1}, step {batch + 1}: "
             + ", ".join(f"{k} = {values.get(k, float(loss.detach()))}" for k in bad)
-            + f"; the last good checkpoint is {self.state_path}"
+            + "; "
+            + self._last_good()
         )
+
+    def _last_good(self) -> str:
+        for path in (self.state_path, self.previous_path):
+            if path.exists():
+                return f"the last checkpoint is {path} (running again resumes from it)"
+        return "no checkpoint was written yet (running again starts afresh)"
 
     def _load_state(self) -> dict | None:
         """The newest readable checkpoint: last.pt, else (damaged: moved aside as *.damaged,

@@ -42,12 +42,16 @@ def load_subset(index: str | Path, subset: str, min_frames: int = 1) -> pd.DataF
     rows = table[(table["subset"] == subset) & (table["status"] == "ok")].copy()
     short = rows["frames"] < min_frames
     if short.any():
+        names = [f"{row.video} ({row.frames})" for row in rows[short].itertuples()]
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
         log.warning(
-            "%s: %d %s videos are shorter than %d frames and are left out",
+            "%s: %d %s videos are shorter than %d frames and are left out: %s%s",
             index,
-            int(short.sum()),
+            len(names),
             subset,
             min_frames,
+            ", ".join(names[:5]),
+            more,
         )
         rows = rows[~short]
     if rows.empty:
