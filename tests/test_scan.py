@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -309,3 +310,67 @@ def test_videos_too_short_for_a_job_are_named(ucf101_copy, tmp_path, caplog):
         f"{index}: 1 train videos are shorter than 26 frames and are left out: "
         "HandStandPushups/v_HandStandPushups_g08_c01.avi (25)"
     ]
+
+
+def _crawler_annotations(folder, media):
+    """Kinetics-400 annotations as the ActivityNet crawler writes them (split 'val', an is_cc
+    column, a test csv without labels)."""
+    header = "label,youtube_id,time_start,time_end,split,is_cc"
+    media.write_lines(
+        folder / "kinetics-400_train.csv",
+        [header, "abseiling,aB-_1,10,20,train,0", '"air drumming",cD_2-x,0,10,train,0'],
+    )
+    media.write_lines(folder / "kinetics-400_val.csv", [header, "abseiling,eF3,15,25,val,0"])
+    media.write_lines(
+        folder / "kinetics-400_test.csv", ["youtube_id,time_start,time_end,split", "gH4,5,15,test"]
+    )
+    return folder
+
+
+@pytest.mark.parametrize("layout", ["flat, bare ids", "class folders, id_start_end"])
+def test_kinetics400_crawler_annotations_and_both_file_namings(tmp_path, media, layout):
+    annotations = _crawler_annotations(tmp_path / "kinetics400" / "annotations", media)
+    root = tmp_path / "kinetics400" / "videos"
+    for n, (label, video, start, end) in enumerate(
+        [
+            ("abseiling", "aB-_1", 10, 20),
+            ("air drumming", "cD_2-x", 0, 10),
+            ("abseiling", "eF3", 15, 25),
+            ("", "gH4", 5, 15),
+        ]
+    ):
+        if layout.startswith("flat"):
+            path = root / f"{video}.mp4"
+        else:
+            path = root / (label or "test") / f"{video}_{start:06d}_{end:06d}.mp4"
+        media.make_video(path, 12, seed=n)
+    out = tmp_path / "index.csv"
+    args = ["data", "scan", "kinetics400", "--root", str(root), "--splits", str(annotations)]
+    assert main([*args, "--out", str(out)]) == 0
+    index = read_index(out)
+    assert list(index["status"]) == ["ok"] * 4
+    assert list(index["subset"]) == ["train", "train", "test", "unused"]
+    assert list(index["class_name"]) == ["abseiling", "air drumming", "abseiling", ""]
+    assert list(index["label"]) == [0, 1, 0, -1]
+    assert [Path(path).stem.split("_0")[0] for path in index["path"]] == [
+        "aB-_1",
+        "cD_2-x",
+        "eF3",
+        "gH4",
+    ]
+
+
+def test_ucf101_copies_re_encoded_to_mp4_are_found_by_their_listed_names(tmp_path, media):
+    copy = build_ucf101(tmp_path)
+    for role in ("audio", "resized"):  # the listed .avi replaced by an .mp4 of the same stem
+        avi = copy.files[role]
+        media.make_video(avi.with_suffix(".mp4"), 14)
+        avi.unlink()
+    index = scan("ucf101", copy.root, copy.splits, 1, probe_videos=True).set_index("video")
+    for role in ("audio", "resized"):
+        listed = (
+            copy.files[role].relative_to(copy.root).as_posix().replace("Handstand", "HandStand")
+        )
+        row = index.loc[listed]
+        assert (row["status"], row["frames"]) == ("ok", 14)
+        assert row["path"] == os.path.abspath(copy.files[role].with_suffix(".mp4"))

@@ -165,7 +165,10 @@ def test_kinetics400_bad_csv(tmp_path, media, lines, message):
 
 
 def test_kinetics400_without_annotations(tmp_path):
-    with pytest.raises(CstpError, match=r"holds none of train\.csv, validate\.csv, test\.csv"):
+    with pytest.raises(
+        CstpError,
+        match=r"holds none of train\.csv, validate\.csv, test\.csv or kinetics-400_train\.csv",
+    ):
         read_kinetics400(tmp_path)
     with pytest.raises(CstpError, match="no such annotation csv or folder"):
         read_kinetics400(tmp_path / "k400.csv")

@@ -107,6 +107,7 @@ class _Files:
         self.root = root
         self.by_name: dict[str, list[Path]] = defaultdict(list)  # case-folded file name
         self.by_stem: dict[str, list[Path]] = defaultdict(list)  # video file stem
+        self.by_folded_stem: dict[str, list[Path]] = defaultdict(list)  # the same, case-folded
         self.by_prefix: dict[str, list[Path]] = defaultdict(list)  # stem up to any "_"
         for folder, _, names in os.walk(root, followlinks=True):
             for name in sorted(names):
@@ -115,20 +116,26 @@ class _Files:
                 stem, suffix = os.path.splitext(name)
                 if suffix.lower() in VIDEO_SUFFIXES:
                     self.by_stem[stem].append(path)
+                    self.by_folded_stem[stem.casefold()].append(path)
                     for end in (n for n, char in enumerate(stem) if char == "_"):
                         self.by_prefix[stem[:end]].append(path)
 
     def find(self, entry: Entry) -> Path | None:
-        """UCF-101 / HMDB-51: the listed name in any folder, ignoring case; where several files
-        share the name, the one at the listed relative path, else in a folder named after the
-        class."""
-        candidates = self.by_name.get(Path(entry.video).name.casefold(), [])
+        """UCF-101 / HMDB-51: the listed name in any folder, ignoring case, else a video of the
+        same stem in another container (re-encoded copies: v_X_g01_c01.mp4 for the listed .avi);
+        where several files qualify, the one at the listed relative path, else in a folder named
+        after the class."""
+        listed_name = Path(entry.video).name
+        candidates = self.by_name.get(listed_name.casefold()) or self.by_folded_stem.get(
+            Path(listed_name).stem.casefold(), []
+        )
         listed = entry.video.casefold()
         class_folder = entry.video.split("/", 1)[0].casefold()
         ranked = sorted(
             candidates,
             key=lambda path: (
-                path.relative_to(self.root).as_posix().casefold() != listed,
+                path.relative_to(self.root).with_suffix("").as_posix().casefold()
+                != str(Path(listed).with_suffix("")),
                 path.parent.name.casefold() != class_folder,
                 str(path),
             ),

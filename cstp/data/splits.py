@@ -21,7 +21,13 @@ HMDB_MARKS = {"0": "unused", "1": "train", "2": "test"}
 # paper that reports Kinetics numbers; the official test set has no public labels.
 KINETICS_SUBSETS = {"train": "train", "validate": "test", "val": "test", "test": "unused"}
 KINETICS_COLUMNS = ("youtube_id", "time_start", "time_end", "split")
-KINETICS_FILES = ("train.csv", "validate.csv", "test.csv")
+# One file per official subset, as the dataset's site ships them and as the ActivityNet crawler
+# names them; a folder is read with the first naming it holds.
+KINETICS_FILES = (
+    ("train.csv", "validate.csv", "test.csv"),
+    ("kinetics-400_train.csv", "kinetics-400_val.csv", "kinetics-400_test.csv"),
+    ("kinetics_400_train.csv", "kinetics_400_val.csv", "kinetics_400_test.csv"),
+)
 
 
 @dataclass(frozen=True)
@@ -116,12 +122,16 @@ def read_hmdb51(folder: Path, split: int = 1) -> Split:
 
 def read_kinetics400(annotations: Path) -> Split:
     """Annotation csv(s) with columns label, youtube_id, time_start, time_end, split: one file, or
-    a folder holding train.csv / validate.csv / test.csv. Rows without a label (the official test
-    set) are unused; labels follow sorted label names."""
+    a folder holding train.csv / validate.csv / test.csv (or the crawler's kinetics-400_train.csv
+    / _val.csv / _test.csv). Rows without a label (the official test set) are unused; labels
+    follow sorted label names."""
     if annotations.is_dir():
-        paths = [annotations / name for name in KINETICS_FILES if (annotations / name).is_file()]
+        paths = next(
+            (found for names in KINETICS_FILES if (found := _present(annotations, names))), []
+        )
         if not paths:
-            raise CstpError(f"{annotations}: holds none of {', '.join(KINETICS_FILES)}")
+            expected = " or ".join(", ".join(names) for names in KINETICS_FILES)
+            raise CstpError(f"{annotations}: holds none of {expected}")
     elif annotations.is_file():
         paths = [annotations]
     else:
@@ -146,6 +156,10 @@ def read_kinetics400(annotations: Path) -> Split:
             )
         )
     return Split("kinetics400", tuple(classes), tuple(entries))
+
+
+def _present(folder: Path, names: tuple[str, ...]) -> list[Path]:
+    return [folder / name for name in names if (folder / name).is_file()]
 
 
 @dataclass(frozen=True)
