@@ -52,7 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CstpError as err:
         print(f"cstp {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return getattr(err, "exit_code", 2)
+    except OSError as err:
+        if err.filename is None:
+            raise
+        print(f"cstp {args.command}: error: {err.filename}: {err.strerror}", file=sys.stderr)
+        return 75  # the files' problem (space, permissions), not the input's: worth a retry
     except KeyboardInterrupt:
         print(f"cstp {args.command}: interrupted", file=sys.stderr)
         return 130

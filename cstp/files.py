@@ -1,5 +1,6 @@
 """Atomic file writes: a temporary file beside the target, flushed to disk, then renamed over it,
-so a reader (or a job killed halfway) never sees half a file."""
+so a reader (or a job killed halfway) never sees half a file; and the one-line error of a write
+that the disk refuses (full, read-only, no permission)."""
 
 from __future__ import annotations
 
@@ -9,31 +10,63 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from cstp.errors import CstpError
 
-def write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
+# Exit status of a job whose input was fine but whose disk refused a write (sysexits' EX_TEMPFAIL):
+# worth a retry once space is freed, unlike a bad input (status 2), which fails the same way again.
+EXIT_WRITE_FAILED = 75
+
+
+class WriteError(CstpError):
+    """The disk refused a write; what was written before is intact."""
+
+    exit_code = EXIT_WRITE_FAILED
+
+
+def write_atomic(path: str | Path, write: Callable[[Path], object], what: str = "file") -> Path:
     """Call `write(tmp)` to fill a temporary file, then move it to `path` in one step.
 
     On any failure (a full disk included) the temporary file is removed and the old `path`, if
-    any, is left as it was.
+    any, is left as it was; a refusal of the disk is a WriteError naming `path` and `what`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise WriteError(
+            f"{path.parent}: cannot create the folder for the {what} ({err.strerror})"
+        ) from None
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         write(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise
+        refusal = _os_error(err)
+        if refusal is None:
+            raise
+        kept = "the previous version is kept" if path.exists() else "it was not created"
+        raise WriteError(f"{path}: cannot write the {what} ({refusal}); {kept}") from None
     return path
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    return write_atomic(path, lambda tmp: tmp.write_text(text))
+def _os_error(err: BaseException | None) -> str | None:
+    """The OS's reason where `err` is, or wraps, an OSError (torch.save turns a full disk into a
+    RuntimeError whose context is the OSError)."""
+    seen = 0
+    while err is not None and seen < 5:
+        if isinstance(err, OSError) and err.errno is not None:
+            return err.strerror or str(err)
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    return write_atomic(path, lambda tmp: tmp.write_bytes(data))
+def write_text_atomic(path: str | Path, text: str, what: str = "file") -> Path:
+    return write_atomic(path, lambda tmp: tmp.write_text(text), what)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes, what: str = "file") -> Path:
+    return write_atomic(path, lambda tmp: tmp.write_bytes(data), what)

@@ -262,7 +262,7 @@ def test_write_index_replaces_atomically_and_reports_failures(tmp_path):
     write_index(pd.DataFrame({"path": ["a"], "status": ["ok"]}), out)
     assert out.read_text() == "path,status\na,ok\n"
     assert os.listdir(tmp_path) == ["i.csv"]
-    with pytest.raises(CstpError, match="cannot write index"):
+    with pytest.raises(CstpError, match="cannot create the folder for the index"):
         write_index(pd.DataFrame({"path": ["a"]}), out / "below_a_file.csv")
 
 

@@ -104,7 +104,7 @@ def record_code(kind: str, run_dir: Path) -> None:
     from cstp.workflow.code import fingerprint
 
     text = json.dumps(fingerprint(kind), indent=1, sort_keys=True) + "\n"
-    write_text_atomic(Path(run_dir) / "code.json", text)
+    write_text_atomic(Path(run_dir) / "code.json", text, "code record")
 
 
 def trained(kind: str, job, out: Path) -> int:

@@ -69,7 +69,7 @@ def _decode(path: str, frames: int, short_side: int | None, out: Path) -> dict:
     size, mtime_ns = _stamp(path)
     with VideoReader(path, num_frames=frames) as reader:
         array = reader.read(range(frames), short_side=short_side).numpy()
-    write_atomic(out / name, lambda tmp: _save(tmp, array))
+    write_atomic(out / name, lambda tmp: _save(tmp, array), "cached frames")
     _, height, width, _ = array.shape
     return asdict(Entry(name, frames, width, height, size, mtime_ns, _sha256(path)))
 

@@ -244,12 +244,7 @@ def report(index: pd.DataFrame, out: Path | None = None, shown: int = UNREADABLE
 
 def write_index(index: pd.DataFrame, out: str | Path) -> Path:
     """Write the index csv atomically: readers never see a half-written file."""
-    out = Path(out)
-    try:
-        write_atomic(out, lambda tmp: index.to_csv(tmp, index=False))
-    except OSError as err:
-        raise CstpError(f"{out}: cannot write index ({err.strerror})") from None
-    return out
+    return write_atomic(out, lambda tmp: index.to_csv(tmp, index=False), "index")
 
 
 def read_index(path: str | Path) -> pd.DataFrame:

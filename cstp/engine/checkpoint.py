@@ -14,13 +14,20 @@ from cstp.files import write_atomic, write_text_atomic
 from cstp.specs.base import spec_json
 
 
-def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
-    return write_atomic(path, lambda tmp: torch.save(state, tmp))
+def save_atomic(state: dict[str, Any], path: str | Path, what: str = "checkpoint") -> Path:
+    return write_atomic(path, lambda tmp: _save(state, tmp), what)
+
+
+def _save(state: dict[str, Any], tmp: Path) -> None:
+    # Through a Python file, so that a full disk surfaces as the OSError behind torch's error
+    # (given a path, torch's own writer reports only "iostream error").
+    with open(tmp, "wb") as handle:
+        torch.save(state, handle)
 
 
 def write_json(path: str | Path, data: dict) -> Path:
     """A metrics file, written atomically like a checkpoint."""
-    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n", "metrics")
 
 
 class DamagedCheckpoint(CstpError):
@@ -55,4 +62,4 @@ def claim(run_dir: Path, spec) -> None:
                 f"{run_dir}: holds a run of another spec (see its spec.json); give another --out"
             )
         return
-    write_text_atomic(path, text)
+    write_text_atomic(path, text, "run spec")

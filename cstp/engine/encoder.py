@@ -33,6 +33,7 @@ def save_encoder(path: Path, backbone: nn.Module, spec) -> None:
             "spec": to_dict(spec),
         },
         path,
+        "encoder",
     )
 
 

@@ -42,7 +42,7 @@ def extract(
             "videos": rows["video"].tolist(),
         }
     result["seconds"] = time.time() - started
-    checkpoint.save_atomic(result, out)
+    checkpoint.save_atomic(result, out, "features")
     return result
 
 

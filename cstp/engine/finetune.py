@@ -130,7 +130,7 @@ def finetune(
 def _save_model(run_dir: Path, model: nn.Module, classes: int, spec: FinetuneSpec, metrics):
     state = {k: v.cpu() for k, v in model.state_dict().items()}
     record = {"model": state, "classes": classes, "spec": to_dict(spec), "run": spec_hash(spec)}
-    checkpoint.save_atomic(record, run_dir / "model.pt")
+    checkpoint.save_atomic(record, run_dir / "model.pt", "model")
     checkpoint.write_json(run_dir / "metrics.json", metrics)
 
 

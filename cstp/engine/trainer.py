@@ -267,4 +267,4 @@ def write_metrics_csv(path: Path, rows: list[dict[str, float]]) -> None:
             writer.writeheader()
             writer.writerows(rows)
 
-    write_atomic(path, write)
+    write_atomic(path, write, "metrics")
