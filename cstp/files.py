@@ -70,3 +70,52 @@ def write_text_atomic(path: str | Path, text: str, what: str = "file") -> Path:
 
 def write_bytes_atomic(path: str | Path, data: bytes, what: str = "file") -> Path:
     return write_atomic(path, lambda tmp: tmp.write_bytes(data), what)
+
+
+# Run folders this process holds: {resolved path: open lock file}; held until the process ends.
+_held: dict[Path, object] = {}
+LOCK_NAME = "lock"
+
+
+def hold_folder(folder: str | Path) -> None:
+    """Take `folder`'s lock for the rest of this process, or raise CstpError naming its holder.
+
+    The lock is an flock on folder/lock, which the kernel drops when its holder dies (kill -9
+    included), so a stale file never blocks a new job; the file records the holder's pid and
+    host for the message. Taking a folder this process already holds is a no-op.
+    """
+    import fcntl
+    import json
+    import socket
+    import time
+
+    folder = Path(folder).resolve()
+    if folder in _held:
+        return
+    path = folder / LOCK_NAME
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 (kept open: the lock lives as long as the file)
+    except OSError as err:
+        raise WriteError(f"{folder}: cannot create the run folder ({err.strerror})") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "{}"
+        handle.close()
+        try:
+            who = json.loads(holder)
+        except json.JSONDecodeError:
+            who = {}
+        raise CstpError(
+            f"{folder}: another process is training this run folder (pid {who.get('pid', '?')} "
+            f"on {who.get('host', '?')}, since {who.get('since', '?')}); wait for it to end or "
+            "stop it, then run the same command again"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    since = time.strftime("%Y-%m-%d %H:%M:%S")
+    handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": since}))
+    handle.flush()
+    _held[folder] = handle

@@ -90,6 +90,48 @@ def test_a_run_folder_that_cannot_be_created_is_one_line(synth_index, tmp_path, 
     args = ["pretrain", "--spec", str(spec), "--index", str(synth_index), "--out", str(out)]
     assert main([*args, "--device", "cpu"]) == EXIT_WRITE_FAILED
     assert capsys.readouterr().err == (
-        f"cstp pretrain: error: {out}: cannot create the folder for the run spec "
-        "(Not a directory)\n"
+        f"cstp pretrain: error: {out}: cannot create the run folder (Not a directory)\n"
     )
+
+
+def test_two_processes_never_train_one_run_folder(synth_index, tmp_path):
+    """A second job on a folder another live process holds is refused, naming the holder; once
+    the holder is killed (-9: no clean-up) the folder is free again."""
+    import signal
+    import socket
+    import sys
+
+    from cstp.errors import CstpError
+    from cstp.files import hold_folder
+
+    run = tmp_path / "run"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from cstp.files import hold_folder; hold_folder({str(run)!r}); "
+            "print('held', flush=True); import time; time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(CstpError) as error:
+            hold_folder(run)
+        assert str(error.value).startswith(
+            f"{run.resolve()}: another process is training this run folder "
+            f"(pid {holder.pid} on {socket.gethostname()}, since "
+        )
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    hold_folder(run)  # the dead holder's lock file is left behind and blocks nothing
+    assert json_of(run / "lock")["pid"] == os.getpid()
+    hold_folder(run)  # this process may take its own folder again (a resumed job in a test)
+
+
+def json_of(path):
+    import json
+
+    return json.loads(path.read_text())

@@ -228,7 +228,7 @@ def test_lint_and_formatting_are_clean():
 def smoke_run(tmp_path_factory) -> Path:
     """Table 5 (4 cells) really run on the smoke preset, in a scratch copy of the workflow."""
     work = tmp_path_factory.mktemp("workflow")
-    for name in ("Snakefile", "workflow", "config.yaml", "environment.yml"):
+    for name in ("Snakefile", "workflow", "profiles", "config.yaml", "environment.yml"):
         (work / name).symlink_to(ROOT / name)
     # A copy of the library (the code the stamps fingerprint), so tests can edit it.
     shutil.copytree(ROOT / "cstp", work / "cstp", ignore=shutil.ignore_patterns("__pycache__"))
@@ -318,6 +318,48 @@ def test_a_rerun_after_a_failure_redoes_only_what_is_missing(smoke_run):
     ).stdout
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", stats.split("Job stats:")[1], flags=re.M))
     assert counts == {"evaluate": "1", "table": "1", "total": "2"}
+    snakemake("--cores", "1", "results/table5.csv", "--config", "preset=smoke", cwd=smoke_run)
+
+
+def _wait_for(condition, seconds: float = 120.0, what: str = "") -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_after_snakemake_is_killed_the_same_command_finishes_the_work(smoke_run):
+    """kill -9 of Snakemake mid-job leaves its lock, an incomplete output and an orphaned job
+    still training. The orphan holds its run folder; after `--unlock` the same command (the
+    workflow profile sets rerun-incomplete) finishes the work."""
+    import json
+    import signal
+
+    run = next((smoke_run / "runs" / "finetune").glob("*/model.pt")).parent
+    target = str((run / "model.pt").relative_to(smoke_run))
+    args = ("--cores", "1", target, "--config", "preset=smoke")
+    for output in ("model.pt", "metrics.json", "lock"):  # and its checkpoints: it trains anew
+        (run / output).unlink()
+    shutil.rmtree(run / "state")
+    command = [sys.executable, "-m", "snakemake", *args]
+    output = smoke_run / "killed-snakemake.log"
+    with open(output, "w") as sink:
+        workflow = subprocess.Popen(command, cwd=smoke_run, env=ENV, stdout=sink, stderr=sink)
+    _wait_for((run / "lock").exists, what=f"the finetune job to take its run folder ({output})")
+    workflow.send_signal(signal.SIGKILL)  # Snakemake only: its job goes on as an orphan
+    workflow.wait()
+    orphan = json.loads((run / "lock").read_text())["pid"]
+    assert orphan != workflow.pid
+    locked = snakemake(*args, cwd=smoke_run, check=False)
+    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
+    snakemake("--unlock", *args, cwd=smoke_run)
+    _wait_for(lambda: not Path(f"/proc/{orphan}").exists(), what="the orphaned job to end")
+    snakemake(*args, cwd=smoke_run)  # no --rerun-incomplete: the workflow profile has it
+    assert (run / "model.pt").is_file()
+    assert "Nothing to be done" in snakemake("-n", *args, cwd=smoke_run).stdout
+    # the cell's evaluation and the table follow the new model (for the tests after this one)
     snakemake("--cores", "1", "results/table5.csv", "--config", "preset=smoke", cwd=smoke_run)
 
 

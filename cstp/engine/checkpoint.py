@@ -9,8 +9,9 @@ from typing import Any
 
 import torch
 
+from cstp import distributed as dist
 from cstp.errors import CstpError
-from cstp.files import write_atomic, write_text_atomic
+from cstp.files import hold_folder, write_atomic, write_text_atomic
 from cstp.specs.base import spec_json
 
 
@@ -48,8 +49,11 @@ def load(path: str | Path) -> dict[str, Any] | None:
 
 
 def claim(run_dir: Path, spec) -> None:
-    """Record `spec` as run_dir/spec.json, or refuse a folder that holds another spec's run
-    (resuming someone else's checkpoint would silently mix two experiments)."""
+    """Take the run folder's lock (two processes never train one folder; under torchrun the first
+    process holds it for all) and record `spec` as run_dir/spec.json, or refuse a folder that
+    holds another spec's run (resuming someone else's checkpoint would mix two experiments)."""
+    if dist.rank() == 0:
+        hold_folder(run_dir)
     path = Path(run_dir) / "spec.json"
     text = spec_json(spec)
     if path.exists():
