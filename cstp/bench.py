@@ -127,7 +127,7 @@ def measure_pairs(videos: list[Path], spec, samples: int, threads: int = 1, seed
     """
     import numpy as np
 
-    from cstp.data.video import probe
+    from cstp.data.check import probe
     from cstp.sampling.datasets import ReaderSource
     from cstp.sampling.pairs import plan_pair
     from cstp.sampling.sample import PairSampler

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from cstp.cli import main
 from cstp.data import video
-from cstp.data.video import VideoReader, check_video, decode_all, probe, resize_short_side
+from cstp.data.check import check_video, probe
+from cstp.data.video import VideoReader, decode_all, resize_short_side
 from cstp.errors import VideoError
 
 # name -> (frames, write_video options): the encodings the datasets use, and their quirks

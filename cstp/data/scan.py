@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from cstp.data.check import check_video, probe
 from cstp.data.splits import SUBSETS, Entry, read_split
-from cstp.data.video import check_video, probe
 from cstp.errors import CstpError, VideoError
 from cstp.files import write_atomic
 

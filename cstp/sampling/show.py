@@ -12,7 +12,7 @@ import matplotlib.patches as patches
 import matplotlib.pyplot as plt
 import numpy as np
 
-from cstp.data.video import probe
+from cstp.data.check import probe
 from cstp.sampling import geometry as geo
 from cstp.sampling.datasets import ReaderSource
 from cstp.sampling.sample import PairSampler
