@@ -80,11 +80,11 @@ def test_without_a_bench_file_the_h100_anchor_is_used_and_named(tmp_path, monkey
 
 def test_an_index_on_disk_gives_the_video_counts(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    index = tmp_path / "data" / "index" / "ucf101_split1.csv"
+    plan = paper_plan()
+    index = tmp_path / plan.study.datasets["ucf101"].index  # named by key and location
     index.parent.mkdir(parents=True)
     rows = ["subset,status"] + ["train,ok"] * 30 + ["train,unreadable"] * 5 + ["test,ok"] * 10
     index.write_text("\n".join(rows) + "\n")
-    plan = paper_plan()
     result = estimate(plan, ["table1"], Rates.from_bench(bench_file(tmp_path / "b.json")))
     runs = plan.runs_of(["table1"])["pretrain"]
     passes = sum(run.spec.backbone_passes * run.spec.optim.epochs for run in runs)

@@ -104,20 +104,47 @@ def test_every_preset_key_changes_a_run_id_or_is_declared_not_to():
     assert not untested, f"no valid other value found for {untested}"
 
 
-def test_a_real_dataset_location_reaches_its_scan_job_only(tmp_path):
-    """Runs name a real dataset by its key; where it lies is the scan job's command."""
-    config = copy.deepcopy(CONFIG)
-    config["preset"] = "paper"
-    datasets = config["presets"]["paper"]["datasets"]
-    for key in datasets:
+def _real_copies(tmp_path, config, preset, copy_name="copy"):
+    datasets = config["presets"][preset]["datasets"]
+    for key in ("ucf101", "hmdb51"):
         for part in ("root", "splits"):
-            (tmp_path / key / part).mkdir(parents=True)
-            datasets[key][part] = str(tmp_path / key / part)
+            (tmp_path / copy_name / key / part).mkdir(parents=True, exist_ok=True)
+            datasets[key] = {**datasets[key], part: str(tmp_path / copy_name / key / part)}
+    return config
+
+
+def test_a_real_dataset_is_named_by_its_key_and_where_it_lives(tmp_path):
+    """The scan job reads the location; the runs name it, so runs trained on one copy are never
+    reused for another."""
+    config = _real_copies(tmp_path, {**copy.deepcopy(CONFIG), "preset": "paper"}, "paper")
     plan = Plan.from_config(config)
     assert {d.root for d in plan.datasets()} == {
-        tmp_path / "ucf101" / "root",
-        tmp_path / "hmdb51" / "root",
+        tmp_path / "copy" / "ucf101" / "root",
+        tmp_path / "copy" / "hmdb51" / "root",
     }
+    moved = copy.deepcopy(config)
+    moved["presets"]["paper"]["datasets"]["ucf101"]["root"] = str(tmp_path / "other")
+    (tmp_path / "other").mkdir()
+    again = Plan.from_config(moved)
+    finetunes = {run.spec.dataset for run in plan.runs["finetune"].values()}
+    assert {name.split("-")[0] for name in finetunes} == {"ucf101", "hmdb51"}
+    kept = {key for key in plan.runs["finetune"] if key in again.runs["finetune"]}
+    for key, run in plan.runs["finetune"].items():  # kept: HMDB-51 from scratch, nothing else
+        scratch_hmdb = run.spec.dataset.startswith("hmdb51-") and run.spec.pretrain is None
+        assert (key in kept) == scratch_hmdb, run.spec.dataset
+    assert plan.runs["pretrain"].keys() != again.runs["pretrain"].keys()  # pretrained on UCF-101
+
+
+def test_real_data_over_a_synthetic_preset_is_never_labelled_synthetic(tmp_path):
+    """A user's config file sets `synthetic: false` and paths over the default preset, whose labels
+    say "synthetic stand-in": the tables name the real datasets."""
+    config = copy.deepcopy(CONFIG)
+    for key in ("ucf101", "hmdb51"):
+        config["presets"]["default"]["datasets"][key]["synthetic"] = False
+    plan = Plan.from_config(_real_copies(tmp_path, config, "default"))
+    assert {d.label for d in plan.datasets()} == {"UCF-101", "HMDB-51"}
+    synthetic = Plan.from_config(copy.deepcopy(CONFIG))
+    assert all("synthetic stand-in" in d.label for d in synthetic.datasets())
 
 
 def test_interpretation_and_seeds_change_run_ids():

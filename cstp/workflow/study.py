@@ -7,6 +7,7 @@ does not exist) and raises CstpError with one line naming the key and the value.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,13 @@ class Dataset:
 
     @property
     def name(self) -> str:
-        """Identity in run specs: real datasets by key, synthetic ones by generator preset."""
-        return f"synth-{self.synth}-{self.kind}" if self.synth else self.key
+        """Identity in run specs: synthetic datasets by generator preset, real ones by key and
+        where the copy lives (its videos and split folders, resolved): pointing a key at another
+        copy gives new run ids, never a reuse of runs trained on the old one."""
+        if self.synth:
+            return f"synth-{self.synth}-{self.kind}"
+        where = f"{self.root.resolve()}\n{self.splits.resolve()}"
+        return f"{self.key}-{hashlib.sha256(where.encode()).hexdigest()[:8]}"
 
     @property
     def index(self) -> Path:
@@ -115,7 +121,23 @@ def load_study(config: dict[str, Any], check_paths: bool = True) -> Study:
     )
 
 
+# What a table calls a real dataset whose label was left saying "synthetic" (a user's config file
+# merged over a synthetic preset keeps the preset's label).
+OFFICIAL_NAMES = {"ucf101": "UCF-101", "hmdb51": "HMDB-51", "kinetics400": "Kinetics-400"}
+
+
+def _label(key: str, spec: DatasetSpec) -> str:
+    """The label tables print, which must say whether the data is synthetic."""
+    says_synthetic = "synthetic" in spec.label.casefold()
+    if spec.synthetic and not says_synthetic:
+        return f"{spec.label or OFFICIAL_NAMES.get(spec.kind, key)} (synthetic stand-in)"
+    if not spec.synthetic and (says_synthetic or not spec.label):
+        return OFFICIAL_NAMES.get(spec.kind, key)
+    return spec.label
+
+
 def _dataset(key: str, spec: DatasetSpec, synth: str | None) -> Dataset:
+    label = _label(key, spec)
     if spec.synthetic:
         if synth is None or spec.kind not in LAYOUT:
             raise CstpError(
@@ -124,10 +146,8 @@ def _dataset(key: str, spec: DatasetSpec, synth: str | None) -> Dataset:
             )
         videos, splits = LAYOUT[spec.kind]
         base = SYNTH_DIR / synth / spec.kind
-        return Dataset(key, spec.kind, spec.label, spec.split, base / videos, base / splits, synth)
-    return Dataset(
-        key, spec.kind, spec.label, spec.split, Path(str(spec.root)), Path(str(spec.splits))
-    )
+        return Dataset(key, spec.kind, label, spec.split, base / videos, base / splits, synth)
+    return Dataset(key, spec.kind, label, spec.split, Path(str(spec.root)), Path(str(spec.splits)))
 
 
 def _check_paths(dataset: Dataset, where: str) -> None:
