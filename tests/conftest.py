@@ -4,7 +4,11 @@ UCF-101, HMDB-51 and Kinetics-400 laid out as published, quirks included."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import struct
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -257,3 +261,35 @@ def synth_index(tmp_path_factory) -> Path:
     root = out / "ucf101"
     index = scan("ucf101", root / "UCF-101", root / "ucfTrainTestlist", 1, probe_videos=True)
     return write_index(index, root / "index.csv")
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def workflow_copy(work: Path, extra: tuple[str, ...] = ()) -> Path:
+    """A scratch copy of the workflow in `work`: the workflow files linked, the library copied (the
+    code the stamps fingerprint, so tests can edit it)."""
+    work.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "workflow", "profiles", "config.yaml", "environment.yml", *extra):
+        (work / name).symlink_to(REPO / name)
+    shutil.copytree(REPO / "cstp", work / "cstp", ignore=shutil.ignore_patterns("__pycache__"))
+    return work
+
+
+def run_snakemake(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """`python -m snakemake ARGS` in `cwd`, with this interpreter's folder first on PATH."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    command = [sys.executable, "-m", "snakemake", *args]
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """Table 5 (4 cells) really run locally on the smoke preset, in a scratch copy of the
+    workflow (the Slurm test compares its cluster run with this one)."""
+    work = workflow_copy(tmp_path_factory.mktemp("workflow"))
+    run_snakemake("--cores", "2", "results/table5.csv", "--config", "preset=smoke", cwd=work)
+    return work

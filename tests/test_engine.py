@@ -144,7 +144,8 @@ def test_a_killed_and_resumed_pretraining_ends_bit_for_bit_equal(synth_index, tm
             assert resumed["final"][key] == value, key
 
 
-def test_a_killed_and_resumed_finetune_ends_equal(synth_index, tmp_path):
+def test_a_killed_and_resumed_finetune_ends_equal(synth_index, tmp_path, caplog):
+    caplog.set_level("INFO")
     spec = finetune_spec(None, epochs=3)
     whole = finetune(spec, synth_index, tmp_path / "whole", None, CPU)
     with pytest.raises(Interrupted):
@@ -152,6 +153,12 @@ def test_a_killed_and_resumed_finetune_ends_equal(synth_index, tmp_path):
     steps = []
     resumed = finetune(spec, synth_index, tmp_path / "killed", None, CPU, hooks=(_record(steps),))
     assert steps[0] == 5
+    # Both attempts are in the run's own history (appended, where Slurm and Snakemake replace
+    # their logs), and nothing of the other run.
+    history = (tmp_path / "killed" / "history.log").read_text()
+    assert f"{tmp_path / 'killed'}: pid " in history
+    assert f"resuming {tmp_path / 'killed'} at epoch" in history
+    assert str(tmp_path / "whole") not in history
     a = torch.load(tmp_path / "whole" / "model.pt", weights_only=False)["model"]
     b = torch.load(tmp_path / "killed" / "model.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -180,19 +180,35 @@ def test_bad_config_stops_before_any_job_and_says_why(override, message, tmp_pat
     assert len(said) < 25, f"{len(said)} lines for one bad key"
 
 
-def test_slurm_profile_gives_training_rules_a_gpu_and_the_checkpoint_signal():
+def test_slurm_profile_and_a_site_profile_keep_the_checkpoint_signal(tmp_path):
     profile = yaml.safe_load((ROOT / "slurm" / "profile.yaml").read_text())
-    rules = profile["set-resources"]
-    assert set(rules) == {"pretrain", "finetune"}
-    for rule in rules.values():  # GPUs come from the preset, not from the profile
-        assert "gpu" not in rule and "--signal=USR1@300" in rule["slurm_extra"]
-    # The profile resolves on this workflow: every job planned, none refused.
+    assert "set-resources" not in profile  # GPUs come from the preset, the signal from the rules
+    assert profile["slurm-status-command"] == "squeue"  # sacct hangs without accounting
+    # A site profile layered on top, with its own set-resources for a training rule.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "profile.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "default-resources": {"slurm_account": "abc", "mem_mb": 8000, "runtime": 60},
+                "set-resources": {"pretrain": {"slurm_partition": "gpu"}},
+            }
+        )
+    )
     gpus = 'presets={"smoke": {"resources": {"train": {"gpu": 1}}}}'
     out = snakemake(
-        *("-n", "--nolock", "--profile", "slurm", "results/table5.csv"),
+        *("results/table5.csv", "-n", "--nolock", "--profile", "slurm", "--profile", str(site)),
         *("--config", "preset=smoke", gpus),
     ).stdout
-    assert "pretrain" in out.split("Job stats:")[1]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], flags=re.M))
+    assert (counts["pretrain"], counts["finetune"]) == ("3", "4")  # every job planned
+    # The signal lives in the training rules (a site's set-resources cannot drop it); the sbatch
+    # lines of a real cluster run show it (tests/test_slurm.py).
+    for rule in ("pretrain", "finetune"):
+        text = (ROOT / "workflow" / "rules" / f"{rule}.smk").read_text()
+        assert "slurm_extra=TRAIN_SLURM," in text
+    common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
+    assert 'TRAIN_SLURM = "--signal=USR1@300 --open-mode=append"' in common
 
 
 def test_a_preset_with_processes_launches_pretraining_through_torchrun():
@@ -222,18 +238,6 @@ def test_lint_and_formatting_are_clean():
         assert result.returncode == 0, f"{command}:\n{result.stdout}{result.stderr}"
     lint = snakemake("--lint", "--nolock", check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    """Table 5 (4 cells) really run on the smoke preset, in a scratch copy of the workflow."""
-    work = tmp_path_factory.mktemp("workflow")
-    for name in ("Snakefile", "workflow", "profiles", "config.yaml", "environment.yml"):
-        (work / name).symlink_to(ROOT / name)
-    # A copy of the library (the code the stamps fingerprint), so tests can edit it.
-    shutil.copytree(ROOT / "cstp", work / "cstp", ignore=shutil.ignore_patterns("__pycache__"))
-    snakemake("--cores", "2", "results/table5.csv", "--config", "preset=smoke", cwd=work)
-    return work
 
 
 @pytest.mark.slow

@@ -4,6 +4,9 @@ file; and the claim of a run folder by the spec whose run it holds."""
 from __future__ import annotations
 
 import json
+import logging
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,8 @@ from cstp import distributed as dist
 from cstp.errors import CstpError
 from cstp.files import hold_folder, write_atomic, write_text_atomic
 from cstp.specs.base import spec_json
+
+log = logging.getLogger(__name__)
 
 
 def save_atomic(state: dict[str, Any], path: str | Path, what: str = "checkpoint") -> Path:
@@ -29,6 +34,29 @@ def _save(state: dict[str, Any], tmp: Path) -> None:
 def write_json(path: str | Path, data: dict) -> Path:
     """A metrics file, written atomically like a checkpoint."""
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n", "metrics")
+
+
+HISTORY = "history.log"
+_history: dict[str, Any] = {}  # the run this process logs to: {"path": ..., "handler": ...}
+
+
+def _keep_history(run_dir: Path) -> None:
+    """Append this process's log lines to run_dir/history.log: every attempt at a run (a resumed,
+    retried or requeued job) adds to it, where Snakemake and Slurm replace their logs. A process
+    logs to the last run it claimed."""
+    path = (run_dir / HISTORY).resolve()
+    if _history.get("path") == path:
+        return
+    root = logging.getLogger()
+    if "handler" in _history:
+        root.removeHandler(_history["handler"])
+        _history["handler"].close()
+    handler = logging.FileHandler(path, mode="a")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root.addHandler(handler)
+    _history.update(path=path, handler=handler)
+    log.info("%s: pid %d on %s", run_dir, os.getpid(), socket.gethostname())
 
 
 class DamagedCheckpoint(CstpError):
@@ -54,6 +82,7 @@ def claim(run_dir: Path, spec) -> None:
     holds another spec's run (resuming someone else's checkpoint would mix two experiments)."""
     if dist.rank() == 0:
         hold_folder(run_dir)
+        _keep_history(Path(run_dir))
     path = Path(run_dir) / "spec.json"
     text = spec_json(spec)
     if path.exists():

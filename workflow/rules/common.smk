@@ -37,6 +37,12 @@ else:
     PRETRAIN_LAUNCH = f"torchrun --standalone --nproc-per-node {PROCESSES} -m cstp"
 FRAME_CACHE = PLAN.study.preset.frame_cache
 OTHER = PLAN.study.preset.resources.other
+# What a training job asks of Slurm beyond resources (ignored locally): SIGUSR1 five minutes
+# before its time limit (cstp checkpoints and exits, the retry resumes) and its Slurm log
+# appended when a requeued job restarts. Set here, not in the profile, so that a site profile's
+# set-resources for these rules (which replaces the profile's whole entry) keeps it; a site that
+# sets slurm_extra itself must repeat it (README, Cluster).
+TRAIN_SLURM = "--signal=USR1@300 --open-mode=append"
 
 # Locally, GPU jobs are capped to the GPUs present (a profile or --resources gpu=N overrides).
 if "gpu" not in workflow.global_resources:

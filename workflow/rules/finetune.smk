@@ -23,6 +23,7 @@ rule finetune:
         mem_mb=TRAIN.mem_mb,
         runtime=runtime(TRAIN.runtime),
         gpu=TRAIN.gpu,
+        slurm_extra=TRAIN_SLURM,
     params:
         cache=cache_option("finetune"),
         cells=cells_of("finetune"),

@@ -23,6 +23,7 @@ rule pretrain:
         mem_mb=TRAIN.mem_mb,
         runtime=runtime(TRAIN.runtime),
         gpu=TRAIN.gpu,
+        slurm_extra=TRAIN_SLURM,
     params:
         cache=cache_option("pretrain"),
         cells=cells_of("pretrain"),
