@@ -105,7 +105,7 @@ def test_a_requeued_pretraining_resumes_and_ends_with_the_same_encoder(cluster_r
     config = ("--config", "preset=smoke", LONG)
     plan = run_snakemake("-n", "results/table5.csv", *config, cwd=work).stdout
     run = work / "runs" / "pretrain" / re.findall(r"pretrain ([0-9a-f]{10}):", plan)[0]
-    command = [sys.executable, "-m", "snakemake", "--profile", "slurm"]
+    command = [sys.executable, "-m", "snakemake", "--profile", "slurm", "--verbose"]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     workflow = subprocess.Popen(
         [*command, f"runs/pretrain/{run.name}/encoder.pt", *config],
