@@ -10,6 +10,7 @@ import sys
 
 from cstp import __version__
 from cstp.errors import CstpError
+from cstp.files import EXIT_WRITE_FAILED
 
 # Each module registers its subcommands with `register(subparsers)`; imported lazily so that
 # `cstp --help` does not pay for importing torch.
@@ -52,12 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CstpError as err:
         print(f"cstp {args.command}: error: {err}", file=sys.stderr)
-        return getattr(err, "exit_code", 2)
+        return err.exit_code
     except OSError as err:
         if err.filename is None:
             raise
         print(f"cstp {args.command}: error: {err.filename}: {err.strerror}", file=sys.stderr)
-        return 75  # the files' problem (space, permissions), not the input's: worth a retry
+        return EXIT_WRITE_FAILED  # the files' problem (space, permissions), not the input's
     except KeyboardInterrupt:
         print(f"cstp {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -5,8 +5,10 @@ class CstpError(Exception):
     """A problem with the user's input (a file, a config key, a value).
 
     The message must name the offending file, key or value and say what was expected; the command
-    line prints it on one line and exits with status 2.
+    line prints it on one line and exits with `exit_code`.
     """
+
+    exit_code = 2
 
 
 class VideoError(CstpError):

@@ -5,7 +5,11 @@ that the disk refuses (full, read-only, no permission)."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
+import socket
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -84,11 +88,6 @@ def hold_folder(folder: str | Path) -> None:
     included), so a stale file never blocks a new job; the file records the holder's pid and
     host for the message. Taking a folder this process already holds is a no-op.
     """
-    import fcntl
-    import json
-    import socket
-    import time
-
     folder = Path(folder).resolve()
     if folder in _held:
         return

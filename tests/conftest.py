@@ -276,11 +276,27 @@ def workflow_copy(work: Path, extra: tuple[str, ...] = ()) -> Path:
     return work
 
 
+# The environment of a subprocess that runs this interpreter's tools (snakemake, cstp, torchrun).
+TOOL_ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def wait_for(condition, seconds: float, what: str):
+    """Poll `condition` until it returns something true (returned), or fail after `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def run_snakemake(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     """`python -m snakemake ARGS` in `cwd`, with this interpreter's folder first on PATH."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     command = [sys.executable, "-m", "snakemake", *args]
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=cwd, env=TOOL_ENV, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result

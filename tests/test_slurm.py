@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_snakemake, workflow_copy
+from conftest import REPO, TOOL_ENV, run_snakemake, wait_for, workflow_copy
 
 pytestmark = pytest.mark.slow
 
@@ -84,16 +84,6 @@ def _squeue() -> list[tuple[str, ...]]:
     return [tuple(line.split("|")) for line in out.splitlines() if line]
 
 
-def _wait_for(condition, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _running(run_id: str) -> str | None:
     return next(
         (job for job, comment, state in _squeue() if run_id in comment and state == "RUNNING"), None
@@ -106,11 +96,10 @@ def test_a_requeued_pretraining_resumes_and_ends_with_the_same_encoder(cluster_r
     plan = run_snakemake("-n", "results/table5.csv", *config, cwd=work).stdout
     run = work / "runs" / "pretrain" / re.findall(r"pretrain ([0-9a-f]{10}):", plan)[0]
     command = [sys.executable, "-m", "snakemake", "--profile", "slurm", "--verbose"]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     workflow = subprocess.Popen(
         [*command, f"runs/pretrain/{run.name}/encoder.pt", *config],
         cwd=work,
-        env=env,
+        env=TOOL_ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -121,11 +110,11 @@ def test_a_requeued_pretraining_resumes_and_ends_with_the_same_encoder(cluster_r
         assert workflow.poll() is None, workflow.communicate()[0][-3000:]  # ended too early
         return _running(run.name)
 
-    job = _wait_for(started, 300, "the pretraining job to run")
-    _wait_for(lambda: history.exists() and "epoch 3/40" in history.read_text(), 120, "3 epochs")
+    job = wait_for(started, 300, "the pretraining job to run")
+    wait_for(lambda: history.exists() and "epoch 3/40" in history.read_text(), 120, "3 epochs")
     subprocess.run(["scontrol", "requeue", job], check=True)
     # Slurm holds a requeued job for about two minutes (Reason=BeginTime); release it now.
-    _wait_for(lambda: any(j == job and s == "PENDING" for j, _, s in _squeue()), 120, "the requeue")
+    wait_for(lambda: any(j == job and s == "PENDING" for j, _, s in _squeue()), 120, "the requeue")
     subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
     output, _ = workflow.communicate(timeout=600)
     assert workflow.returncode == 0, output[-3000:]

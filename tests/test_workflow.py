@@ -1,7 +1,6 @@
 """The Snakemake workflow: job counts per table, shared cells, config errors, the Slurm profile,
 and a real end-to-end run of one table on the smoke preset."""
 
-import os
 import re
 import shutil
 import subprocess
@@ -10,20 +9,17 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import TOOL_ENV, run_snakemake, wait_for
 
 from cstp.workflow.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
-ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+ENV = TOOL_ENV
 
 
 def snakemake(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", *args]
-    result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
+    return run_snakemake(*args, cwd=cwd, check=check)
 
 
 def cstp(*args: str, cwd: Path, pythonpath: Path | None = None) -> str:
@@ -325,15 +321,6 @@ def test_a_rerun_after_a_failure_redoes_only_what_is_missing(smoke_run):
     snakemake("--cores", "1", "results/table5.csv", "--config", "preset=smoke", cwd=smoke_run)
 
 
-def _wait_for(condition, seconds: float = 120.0, what: str = "") -> None:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def test_after_snakemake_is_killed_the_same_command_finishes_the_work(smoke_run):
     """kill -9 of Snakemake mid-job leaves its lock, an incomplete output and an orphaned job
     still training. The orphan holds its run folder; after `--unlock` the same command (the
@@ -351,7 +338,7 @@ def test_after_snakemake_is_killed_the_same_command_finishes_the_work(smoke_run)
     output = smoke_run / "killed-snakemake.log"
     with open(output, "w") as sink:
         workflow = subprocess.Popen(command, cwd=smoke_run, env=ENV, stdout=sink, stderr=sink)
-    _wait_for((run / "lock").exists, what=f"the finetune job to take its run folder ({output})")
+    wait_for((run / "lock").exists, 120, f"the finetune job to take its run folder ({output})")
     workflow.send_signal(signal.SIGKILL)  # Snakemake only: its job goes on as an orphan
     workflow.wait()
     orphan = json.loads((run / "lock").read_text())["pid"]
@@ -359,7 +346,7 @@ def test_after_snakemake_is_killed_the_same_command_finishes_the_work(smoke_run)
     locked = snakemake(*args, cwd=smoke_run, check=False)
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
     snakemake("--unlock", *args, cwd=smoke_run)
-    _wait_for(lambda: not Path(f"/proc/{orphan}").exists(), what="the orphaned job to end")
+    wait_for(lambda: not Path(f"/proc/{orphan}").exists(), 120, "the orphaned job to end")
     snakemake(*args, cwd=smoke_run)  # no --rerun-incomplete: the workflow profile has it
     assert (run / "model.pt").is_file()
     assert "Nothing to be done" in snakemake("-n", *args, cwd=smoke_run).stdout

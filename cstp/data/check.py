@@ -36,8 +36,10 @@ def check_video(path: str | Path) -> str:
     A file shorter than its container claims is decoded whole and judged by `probe` (an AVI that
     lost only its trailing index still delivers every frame). Returns a warning, or ''.
     """
+    if size_mismatch(path):
+        return probe(path).warning
     open_video(path).close()
-    return probe(path).warning if size_mismatch(path) else ""
+    return ""
 
 
 def probe(path: str | Path) -> VideoInfo:
