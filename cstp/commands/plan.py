@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Expand the tables of a config into cells and unique jobs (equal cells of "
         "different tables are one job) and print the counts per table and for all of them.",
     )
-    _config_options(plan)
+    config_options(plan)
     plan.add_argument("tables", nargs="*", help="tables or their files, e.g. results/table2.csv")
     plan.add_argument(
         "--list",
@@ -44,13 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "OUT_DIR/TABLE.csv, OUT_DIR/TABLE.tex and OUT_DIR/TABLE.png.",
     )
     table.add_argument("table", help="e.g. table2")
-    _config_options(table)
+    config_options(table)
     table.add_argument("--out-dir", type=Path, default=Path("results"))
     table.add_argument("--runs-root", type=Path, default=Path("."), help="where runs/ is")
     table.set_defaults(func=run_table)
 
 
-def _config_options(parser: argparse.ArgumentParser) -> None:
+def config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         type=Path,
@@ -60,16 +60,21 @@ def _config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="override the config's preset")
 
 
-def load_plan(args: argparse.Namespace, check_paths: bool = True):
-    from cstp.workflow.plan import Plan
-
+def load_config(args: argparse.Namespace) -> dict:
+    """The config of --config, with --preset applied."""
     try:
         config = yaml.safe_load(args.config.read_text())
     except FileNotFoundError:
         raise CstpError(f"{args.config}: no such config file") from None
     if args.preset:
         config["preset"] = args.preset
-    return Plan.from_config(config, check_paths)
+    return config
+
+
+def load_plan(args: argparse.Namespace, check_paths: bool = True):
+    from cstp.workflow.plan import Plan
+
+    return Plan.from_config(load_config(args), check_paths)
 
 
 def run_plan(args: argparse.Namespace) -> int:

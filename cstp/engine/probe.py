@@ -27,13 +27,22 @@ def retrieval_recall(
     `center` subtracts the gallery mean before normalising (CoCLR does, VCOP and RSPNet do not;
     recorded with every result because the numbers are not comparable otherwise).
     """
+    order = ranked(queries, gallery, center)[1]
+    hits = gallery_labels[order] == query_labels[:, None]  # Q x G, ranked
+    return {f"R@{k}": float(hits[:, :k].any(dim=1).float().mean()) for k in ks}
+
+
+def ranked(
+    queries: torch.Tensor, gallery: torch.Tensor, center: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine similarity of every query to every gallery video, and the gallery positions of each
+    query from nearest to farthest (Q x G each); `center` subtracts the gallery mean first."""
     if center:
         mean = gallery.mean(0, keepdim=True)
         queries, gallery = queries - mean, gallery - mean
     similarity = F.normalize(queries, dim=1) @ F.normalize(gallery, dim=1).T  # Q x G
     order = similarity.argsort(dim=1, descending=True)
-    hits = gallery_labels[order] == query_labels[:, None]  # Q x G, ranked
-    return {f"R@{k}": float(hits[:, :k].any(dim=1).float().mean()) for k in ks}
+    return similarity.gather(1, order), order
 
 
 def linear_probe(

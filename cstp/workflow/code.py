@@ -26,6 +26,7 @@ ENTRIES = {
     "evaluate": "cstp.commands.evaluate",
     "features": "cstp.commands.features",
     "table": "cstp.commands.plan",
+    "figure": "cstp.commands.figure",
 }
 # Bookkeeping that changes no output: the fingerprinting itself.
 IGNORED = {"cstp.workflow.code"}

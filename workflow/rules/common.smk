@@ -6,6 +6,7 @@ from snakemake.utils import update_config, validate
 
 from cstp.errors import CstpError
 from cstp.workflow.code import fingerprint
+from cstp.workflow.figures import figure_inputs as figure_files, load_figures
 from cstp.workflow.plan import Plan
 from cstp.workflow.resources import local_gpus
 from cstp.workflow.rules import Untracked, schema_error, study_file, typed_overrides
@@ -18,6 +19,7 @@ if problem:  # one line naming the key, not the whole config
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 try:
     PLAN = Plan.from_config(config)
+    FIGURES = load_figures(config, PLAN)
 except CstpError as err:
     raise WorkflowError(f"config: {err}") from None
 # Every job reads its spec from runs/<kind>/<id>/spec.json, named by its content: write the
@@ -60,13 +62,26 @@ def code_stamp(kind):
 
 wildcard_constraints:
     run="[0-9a-f]{10}",
-    job="synth|scan|cache|pretrain|finetune|evaluate|features|table",
+    job="synth|scan|cache|pretrain|finetune|evaluate|features|table|figure",
     digest="[0-9a-f]{10}",
     table="table[0-9]+",
+    figure="figure[0-9]+",
 
 
 def all_tables():
     return [f"results/{t}.{ext}" for t in PLAN.tables for ext in ("csv", "tex", "png")]
+
+
+def all_figures():
+    return [f"results/{name}.png" for name in FIGURES]
+
+
+def figure_inputs(wildcards):
+    if wildcards.figure not in FIGURES:
+        raise WorkflowError(
+            f"results/{wildcards.figure}.png: no such figure in the config"
+        )
+    return [str(p) for p in figure_files(PLAN, FIGURES[wildcards.figure])]
 
 
 def dataset_of(wildcards):
