@@ -40,8 +40,11 @@ def test_one_clip_rate_for_every_downstream_use_and_presets_agree():
     plan = Plan.from_config({**CONFIG, "preset": "smoke"})
     for entries in plan.tables.values():
         for entry in entries:
-            finetune = plan.run("finetune", entry.finetune).spec
             features = plan.run("features", entry.features).spec
+            if entry.finetune is None:  # a retrieval table: frozen features only
+                assert features.fixed_rate == plan.study.preset.finetune.fixed_rate
+                continue
+            finetune = plan.run("finetune", entry.finetune).spec
             assert features.fixed_rate == finetune.sampling.fixed_rate
 
 

@@ -15,7 +15,7 @@ def test_help_lists_every_subcommand(capsys):
     assert exit_info.value.code == 0
     listed = set(re.findall(r"^    ([a-z][a-z-]+)\s", capsys.readouterr().out, flags=re.M))
     jobs = {"synth", "data", "cache", "pretrain", "finetune", "linear", "evaluate", "features"}
-    jobs.add("table")
+    jobs |= {"table", "figure"}
     tools = {"plan", "code", "probe", "retrieve", "bench", "stor-stats", "show-pair"}
     assert listed == jobs | tools
 

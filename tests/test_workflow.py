@@ -54,6 +54,7 @@ EXPECTED = {  # pretrain, finetune (= evaluate), features, from the paper's tabl
     "table3": (16, 32, 32),
     "table4": (6, 12, 12),
     "table5": (3, 4, 4),
+    "table7": (2, 0, 4),  # retrieval: frozen features only, no fine-tuning
 }
 
 
@@ -63,8 +64,8 @@ def test_dry_run_job_counts_per_table(table):
     pretrain, finetune, features = EXPECTED[table]
     datasets = len(CONFIG["tables"][table]["datasets"])
     assert stats["pretrain"] == pretrain
-    assert stats["finetune"] == stats["evaluate"] == finetune
-    assert stats["code_stamp"] == 7  # one per kind of job
+    assert stats.get("finetune", 0) == stats.get("evaluate", 0) == finetune
+    assert stats["code_stamp"] == (7 if finetune else 5)  # one per kind of job
     assert stats["features"] == features
     assert stats["synth"] == stats["scan"] == datasets
     assert stats["table"] == 1
@@ -72,11 +73,14 @@ def test_dry_run_job_counts_per_table(table):
 
 def test_all_tables_share_equal_cells():
     stats = job_stats("all")
-    # 47 cells pretrain, 9 of them repeat another cell: 38 distinct runs (paper-tables note).
-    assert stats["pretrain"] == 38
-    assert stats["finetune"] == 75 and stats["table"] == 5
+    # Tables 1-5: 47 cells pretrain, 9 of them repeat another cell: 38 distinct runs
+    # (paper-tables note); Table 7 adds its C3D row (its R(2+1)D row is Table 2 Exp 16).
+    assert stats["pretrain"] == 39
+    assert stats["finetune"] == 75 and stats["table"] == 6
     counts = Plan.from_config(CONFIG).counts(sorted(EXPECTED))
-    assert counts["cells_that_pretrain"] == 47 and counts["pretrain"] == 38
+    assert counts["cells_that_pretrain"] == 49 and counts["pretrain"] == 39
+    ablations = Plan.from_config(CONFIG).counts([t for t in EXPECTED if t != "table7"])
+    assert ablations["cells_that_pretrain"] == 47 and ablations["pretrain"] == 38
 
 
 def _runs(plan, table, exp, dataset="ucf101"):
@@ -105,6 +109,13 @@ def test_equal_cells_of_different_tables_are_one_job():
     assert _runs(plan, "table2", 16)[0] == _runs(plan, "table2", 16, "hmdb51")[0]
     assert _runs(plan, "table2", 16)[1] != _runs(plan, "table2", 16, "hmdb51")[1]
     assert _runs(plan, "table1", 5) != _runs(plan, "table1", 6)
+    # Table 7's R(2+1)D row is Table 2 Exp 16's pretraining and features, without fine-tuning.
+    for key in ("ucf101", "hmdb51"):
+        pretrain, finetune, features = _runs(plan, "table7", "CSTP", key)
+        assert (pretrain, features) == _runs(plan, "table2", 16, key)[::2] and finetune is None
+    c3d = plan.run("pretrain", _runs(plan, "table7", "CSTP-C3D")[0]).spec
+    assert c3d.backbone.name == "c3d" and c3d.backbone.width == plan.study.preset.backbone.width
+    assert plan.run("features", _runs(plan, "table7", "CSTP-C3D")[2]).spec.backbone == c3d.backbone
 
 
 def test_several_seeds_multiply_the_runs():

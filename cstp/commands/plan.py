@@ -151,23 +151,32 @@ def _list_jobs(plan, names: list[str]) -> int:
 
 def run_table(args: argparse.Namespace) -> int:
     from cstp.files import write_text_atomic
-    from cstp.workflow import latex, pages, plots, summary, tables
+    from cstp.workflow import latex, pages, plots, retrieval_table, summary, tables
 
     plan = load_plan(args)
     table = args.table
     if table not in plan.tables:
         raise CstpError(f"{table}: no such table; tables: {', '.join(plan.tables)}")
-    result = tables.summarize(plan, table, tables.collect(plan, table, args.runs_root))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     stem = args.out_dir / table
+    if plan.study.tables[table].measure == "retrieval":
+        kind = retrieval_table
+        result = kind.summarize(plan, table, kind.collect(plan, table, args.runs_root))
+        tex, words = kind.to_latex(plan, table, result), kind.caption(plan, table)
+        section = kind.section(plan, table, result)
+    else:
+        kind = plots
+        result = tables.summarize(plan, table, tables.collect(plan, table, args.runs_root))
+        tex, words = latex.to_latex(plan, table, result, plan.study.latex_show), None
+        section = summary.table_section(plan, table, result)
     result.to_csv(stem.with_suffix(".csv"), index=False)
-    tex = latex.to_latex(plan, table, result, plan.study.latex_show)
     write_text_atomic(stem.with_suffix(".tex"), tex)
     images = {
-        "plot": plots.plot(plan, table, result, stem.with_suffix(".png")),
+        "plot": kind.plot(plan, table, result, stem.with_suffix(".png")),
         "curves": pages.curves(plan, table, args.out_dir / f"{table}_curves.png", args.runs_root),
     }
-    write_text_atomic(stem.with_suffix(".html"), pages.page(plan, table, result, tex, images))
-    summary.write_summaries(summary.table_section(plan, table, result), args.out_dir, table)
+    page = pages.page(plan, table, result, tex, images, words)
+    write_text_atomic(stem.with_suffix(".html"), page)
+    summary.write_summaries(section, args.out_dir, table)
     print(result.to_string(index=False))
     return 0

@@ -20,10 +20,18 @@ from cstp.specs.sampling import (
     Transformations,
     stor_area_cap,
 )
-from cstp.specs.train import ContrastiveSpec, FinetuneSpec, PretrainSpec
+from cstp.specs.train import BackboneSpec, ContrastiveSpec, FinetuneSpec, PretrainSpec
 from cstp.workflow.study import Dataset, Study, Table
 
 AUGMENTS = ("playback_rate", "rotation")
+# How tables print a backbone (a row's `backbone`; the preset's width multiplier applies).
+BACKBONE_NAMES = {
+    "c3d": "C3D",
+    "r2plus1d_10": "R(2+1)D-10",
+    "r2plus1d_18": "R(2+1)D-18",
+    "r3d_18": "R3D-18",
+    "s3d_g": "S3D-G",
+}
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,8 @@ class Cell:
     pretext: frozenset[str]
     stor_candidates: tuple[float, ...] | None
     datasets: tuple[str, ...]
-    paper: dict[str, float]
+    paper: dict[str, Any]  # dataset -> number (accuracy) or {"R@k": number} (retrieval)
+    backbone: str | None = None  # None: the preset's
 
     @property
     def pretrains(self) -> bool:
@@ -49,6 +58,7 @@ class Cell:
             "contrastive.used": self.contrastive != "none",
             "pretext.stor": bool(self.pretext & {"stor_spatial", "stor_temporal"}),
             "stor.candidates": len(self.stor_candidates) if self.stor_candidates else 5,
+            "backbone": BACKBONE_NAMES.get(self.backbone or "", "preset's"),
         }
         values |= {f"augment.{a}": a in self.augment for a in AUGMENTS}
         values |= {f"pretext.{p}": p in self.pretext for p in PRETEXTS}
@@ -75,6 +85,7 @@ def cells(table: Table) -> list[Cell]:
                 stor_candidates=tuple(map(float, candidates)) if candidates else None,
                 datasets=table.datasets,
                 paper=dict(row.get("paper", {})),
+                backbone=merged.get("backbone"),
             )
         )
     return out
@@ -99,6 +110,12 @@ class SpecBuilder:
         cap = stor_area_cap(smallest)
         lo, hi = recipe.base.crop_scale
         return replace(recipe.base, crop_scale=(round(min(lo, cap), 4), round(min(hi, cap), 4)))
+
+    def backbone(self, cell: Cell) -> BackboneSpec:
+        """The row's backbone at the preset's width, or the preset's backbone."""
+        if cell.backbone is None:
+            return self.preset.backbone
+        return replace(self.preset.backbone, name=cell.backbone)
 
     def _sampling(self, recipe, augment: frozenset[str], rates: tuple[int, ...]) -> SamplingSpec:
         return SamplingSpec(
@@ -134,7 +151,7 @@ class SpecBuilder:
             dataset=dataset.name,
             split=dataset.split,
             seed=seed,
-            backbone=self.preset.backbone,
+            backbone=self.backbone(cell),
             sampling=sampling,
             contrastive=ContrastiveSpec(scheme=cell.contrastive, **settings),
             loss=recipe.loss,
@@ -159,7 +176,7 @@ class SpecBuilder:
             split=dataset.split,
             seed=seed,
             pretrain=pretrain,
-            backbone=self.preset.backbone,
+            backbone=self.backbone(cell),
             sampling=sampling,
             classifier=recipe.classifier,
             optim=recipe.optim,
@@ -172,12 +189,14 @@ class SpecBuilder:
     def evaluate(self, finetune: str) -> EvaluateSpec:
         return EvaluateSpec(finetune=finetune, test=self.preset.test)
 
-    def features(self, seed: int, dataset: Dataset, pretrain: str | None) -> FeatureSpec:
+    def features(
+        self, cell: Cell, seed: int, dataset: Dataset, pretrain: str | None
+    ) -> FeatureSpec:
         return FeatureSpec(
             dataset=dataset.name,
             split=dataset.split,
             pretrain=pretrain,
-            backbone=self.preset.backbone,
+            backbone=self.backbone(cell),
             clip=self.preset.clip,
             fixed_rate=self.preset.finetune.fixed_rate,
             views=self.preset.features,

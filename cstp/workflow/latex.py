@@ -34,7 +34,7 @@ def to_latex(
     columns = [("", "Exp.", [escape(v) for v in summary["Exp."]])]
     for column in spec.columns:
         name = f"{column['group']}: {column['name']}" if column.get("group") else column["name"]
-        columns.append((column.get("group", ""), column["name"], [_flag(v) for v in summary[name]]))
+        columns.append((column.get("group", ""), column["name"], [flag(v) for v in summary[name]]))
     for key in spec.datasets:
         label = plan.study.datasets[key].label
         for what in show:
@@ -43,16 +43,22 @@ def to_latex(
                 (SHORT_NAMES.get(plan.study.datasets[key].kind, key), SHOWN[what], cells)
             )
     body = [" & ".join(row) + r" \\" for row in zip(*(c[2] for c in columns), strict=True)]
+    return environment(columns, body, caption(plan, table, show), table)
+
+
+def environment(columns, body: list[str], words: str, table: str, colsep: float = 2.5) -> str:
+    """The table environment around `columns` (group, name, values) and their body rows: set in a
+    box, scaled to the column width only when it is wider, with its caption and label."""
     lines = [
         r"\begin{table}[t]",
         r"\centering",
         r"\footnotesize",
-        r"\setlength{\tabcolsep}{2.5pt}",
+        f"\\setlength{{\\tabcolsep}}{{{colsep:g}pt}}",
         # Set the tabular in a box; only if it is wider than the column, scale it down to fit.
         r"\ifdefined\cstpbox\else\newsavebox\cstpbox\fi",
         r"\sbox\cstpbox{\begin{tabular}{l" + "c" * (len(columns) - 1) + "}",
         r"\toprule",
-        *_group_header(columns),
+        *group_header(columns),
         " & ".join(escape(c[1]) for c in columns) + r" \\",
         r"\midrule",
         *body,
@@ -62,14 +68,14 @@ def to_latex(
         r"\typeout{cstp: table scaled to the column width}",
         r"\resizebox{\columnwidth}{!}{\usebox\cstpbox}",
         r"\else\usebox\cstpbox\fi",
-        f"\\caption{{{escape_caption(caption(plan, table, show))}}}",
+        f"\\caption{{{escape_caption(words)}}}",
         f"\\label{{tab:cstp-{table}}}",
         r"\end{table}",
     ]
     return "\n".join(lines) + "\n"
 
 
-def _group_header(columns) -> list[str]:
+def group_header(columns) -> list[str]:
     """The first header row (groups as \\multicolumn) and a \\cmidrule under each group."""
     cells, rules, start = [], [], 1
     for group, members in groupby(c[0] for c in columns):
@@ -92,12 +98,12 @@ def _numbers(summary: pd.DataFrame, label: str, what: str) -> list[str]:
     stds = summary.get(f"{mean_col} std", pd.Series([None] * len(summary)))
     best = means.max()
     return [
-        _number(m, s, bold=not math.isnan(best) and m == best)
+        number(m, s, bold=not math.isnan(best) and m == best)
         for m, s in zip(means, stds, strict=True)
     ]
 
 
-def _number(mean, std=None, bold: bool = False) -> str:
+def number(mean, std=None, bold: bool = False) -> str:
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "--"
     value = f"\\mathbf{{{mean:.1f}}}" if bold else f"{mean:.1f}"
@@ -111,7 +117,7 @@ def escape_caption(text: str) -> str:
     return text.replace("_", r"\_")
 
 
-def _flag(value) -> str:
+def flag(value) -> str:
     if value == CHECK:
         return r"\checkmark"
     if value == CROSS:

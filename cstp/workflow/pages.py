@@ -74,12 +74,20 @@ def _image(data: bytes | None, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" style="max-width:100%" src="{source}">'
 
 
-def page(plan: Plan, table: str, summary: pd.DataFrame, tex: str, images: dict[str, Path]) -> str:
+def page(
+    plan: Plan,
+    table: str,
+    summary: pd.DataFrame,
+    tex: str,
+    images: dict[str, Path],
+    words: str | None = None,
+) -> str:
+    """The table's HTML page; `words` is its caption (default: an accuracy table's)."""
     shown = summary.copy()
     for column in [c for c in shown.columns if c.endswith(": run")]:
         shown[column] = [_links(v) for v in shown[column]]
     styled = shown.style.hide(axis="index").format(precision=1, na_rep="")
-    words = caption(plan, table).replace("$\\pm$", "±").replace("\\%", "%")
+    words = (words or caption(plan, table)).replace("$\\pm$", "±").replace("\\%", "%")
     parts = [
         f"<h2>{html.escape(table)}: {html.escape(plan.study.tables[table].title)}</h2>",
         f"<p>{html.escape(words)}</p>",

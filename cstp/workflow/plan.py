@@ -55,8 +55,8 @@ class CellRuns:
     seed: int
     dataset: Dataset
     pretrain: str | None
-    finetune: str
-    evaluate: str
+    finetune: str | None  # None in a retrieval table: frozen features only
+    evaluate: str | None
     features: str
 
 
@@ -89,12 +89,14 @@ class Plan:
                 "pretrain", pretrain, self.study.pretrain_on, None, f"{name} (seed {seed})"
             )
         where = f"{name} ({dataset.key}, seed {seed})"
-        finetune = builder.finetune(cell, seed, dataset, pretrain_id)
-        finetune_id = self._register("finetune", finetune, dataset, pretrain_id, where)
-        evaluate_id = self._register(
-            "evaluate", builder.evaluate(finetune_id), dataset, finetune_id, where
-        )
-        features = builder.features(seed, dataset, pretrain_id)
+        finetune_id = evaluate_id = None
+        if self.study.tables[cell.table].measure == "accuracy":
+            finetune = builder.finetune(cell, seed, dataset, pretrain_id)
+            finetune_id = self._register("finetune", finetune, dataset, pretrain_id, where)
+            evaluate_id = self._register(
+                "evaluate", builder.evaluate(finetune_id), dataset, finetune_id, where
+            )
+        features = builder.features(cell, seed, dataset, pretrain_id)
         features_id = self._register("features", features, dataset, pretrain_id, where)
         return CellRuns(cell, seed, dataset, pretrain_id, finetune_id, evaluate_id, features_id)
 
@@ -115,7 +117,8 @@ class Plan:
         for entry in self.tables[table]:
             if entry.pretrain:  # its metrics.csv beside it: the pretraining curves
                 files.append(RUNS / "pretrain" / entry.pretrain / "metrics.json")
-            files.append(RUNS / "evaluate" / entry.evaluate / "metrics.json")
+            if entry.evaluate:
+                files.append(RUNS / "evaluate" / entry.evaluate / "metrics.json")
             files.append(RUNS / "features" / entry.features / "probe.json")
             files.append(RUNS / "features" / entry.features / "retrieval.json")
         return list(dict.fromkeys(files))
@@ -149,8 +152,8 @@ class Plan:
                 {(t, c.exp) for t in tables for c in cells(self.study.tables[t]) if c.pretrains}
             ),
             "pretrain": len({e.pretrain for e in entries if e.pretrain}),
-            "finetune": len({e.finetune for e in entries}),
-            "evaluate": len({e.evaluate for e in entries}),
+            "finetune": len({e.finetune for e in entries if e.finetune}),
+            "evaluate": len({e.evaluate for e in entries if e.evaluate}),
             "features": len({e.features for e in entries}),
         }
 

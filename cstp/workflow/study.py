@@ -56,6 +56,10 @@ class Dataset:
         return SYNTH_DIR / self.synth / self.kind / "synth.json" if self.synth else None
 
 
+MEASURES = ("accuracy", "retrieval")
+RETRIEVAL_KS = (1, 5, 10, 20, 50)
+
+
 @dataclass(frozen=True)
 class Table:
     name: str
@@ -65,6 +69,10 @@ class Table:
     defaults: dict[str, Any]
     columns: tuple[dict[str, str], ...]
     rows: tuple[dict[str, Any], ...]
+    # accuracy: top-1 after fine-tuning (and probe, R@1) per dataset; retrieval: R@k of frozen
+    # features only (no fine-tuning job), the paper's numbers given per k.
+    measure: str = "accuracy"
+    ks: tuple[int, ...] = RETRIEVAL_KS
 
 
 @dataclass(frozen=True)
@@ -159,7 +167,7 @@ def _check_paths(dataset: Dataset, where: str) -> None:
 
 
 def _table(name: str, spec: dict[str, Any]) -> Table:
-    return Table(
+    table = Table(
         name=name,
         title=spec.get("title", name),
         plot=spec.get("plot", "bars"),
@@ -167,4 +175,24 @@ def _table(name: str, spec: dict[str, Any]) -> Table:
         defaults=dict(spec.get("defaults", {})),
         columns=tuple(spec["columns"]),
         rows=tuple(spec["rows"]),
+        measure=spec.get("measure", "accuracy"),
+        ks=tuple(spec.get("ks", RETRIEVAL_KS)),
     )
+    for row in table.rows:
+        for key, value in row.get("paper", {}).items():
+            _check_paper(table, f"tables.{name}.rows[{row['exp']}].paper.{key}", value)
+    return table
+
+
+def _check_paper(table: Table, where: str, value: Any) -> None:
+    """An accuracy table's paper value is a number; a retrieval table's maps R@k to numbers."""
+    if table.measure == "accuracy":
+        if isinstance(value, dict):
+            raise CstpError(f"{where}: expected the paper's accuracy, a number, got {value}")
+        return
+    wanted = {f"R@{k}" for k in table.ks}
+    if not isinstance(value, dict) or not set(value) <= wanted:
+        raise CstpError(
+            f"{where}: expected the paper's recall per k, e.g. {{R@1: 51.3, R@5: 71.1}}, with k "
+            f"among the table's ks {list(table.ks)}; got {value}"
+        )

@@ -24,9 +24,9 @@ def collect(plan: Plan, table: str, root: Path = Path(".")) -> pd.DataFrame:
     """One row per cell, seed and dataset with every measured number (long format)."""
     rows = []
     for entry in plan.tables[table]:
-        test = _read(root / RUNS / "evaluate" / entry.evaluate / "metrics.json")
-        probe = _read(root / RUNS / "features" / entry.features / "probe.json")
-        retrieval = _read(root / RUNS / "features" / entry.features / "retrieval.json")
+        test = read_json(root / RUNS / "evaluate" / entry.evaluate / "metrics.json")
+        probe = read_json(root / RUNS / "features" / entry.features / "probe.json")
+        retrieval = read_json(root / RUNS / "features" / entry.features / "retrieval.json")
         rows.append(
             {
                 "exp": entry.cell.exp,
@@ -43,7 +43,7 @@ def collect(plan: Plan, table: str, root: Path = Path(".")) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _read(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:

@@ -1,5 +1,6 @@
-"""The qualitative figures: which videos they show, the neighbours and maps they draw, config
-errors, and a real run of both figures on the smoke preset."""
+"""The paper's evaluation beyond the ablations: the retrieval table (Table 7) and the qualitative
+figures (which videos they show, the neighbours and maps they draw, config errors), with a real
+run of each on the smoke preset."""
 
 import re
 import subprocess
@@ -157,3 +158,29 @@ def test_cstp_figure_names_the_figures_a_config_has(tmp_path):
     )
     assert result.returncode == 2
     assert "figure9: no such figure in config.yaml; figures: figure5, figure6" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_retrieval_table_on_the_smoke_preset(smoke_run):
+    import json
+
+    import pandas as pd
+
+    run_snakemake("--cores", "2", "results/table7.csv", "--config", "preset=smoke", cwd=smoke_run)
+    table = pd.read_csv(smoke_run / "results" / "table7.csv")
+    assert list(table["Exp."]) == ["CSTP", "CSTP-C3D"]
+    assert list(table["Backbone"]) == ["R(2+1)D-10", "C3D"]
+    label = "HMDB-51 (synthetic stand-in, tiny)"
+    assert list(table[f"{label}: paper R@1"]) == [21.6, 19.3]
+    for _, row in table.iterrows():  # ours: the features job's recall, in percent
+        retrieval = json.loads(
+            (
+                smoke_run / "runs" / "features" / row[f"{label}: features run"] / "retrieval.json"
+            ).read_text()
+        )
+        for k in (1, 5, 10, 20, 50):
+            assert row[f"{label}: R@{k}"] == round(100 * retrieval[f"R@{k}"], 1)
+    assert not any(c.endswith(": ours") for c in table.columns)  # no fine-tuning column
+    tex = (smoke_run / "results" / "table7.tex").read_text()
+    assert r"\quad paper" in tex and "R@10" in tex
+    assert "## table7" in (smoke_run / "results" / "summary.md").read_text()
