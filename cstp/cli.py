@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     except CstpError as err:
         print(f"cstp {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code
+    # Before OSError, of which it is one: the reader went away (`cstp plan --list | head`).
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as err:
         if err.filename is None:
             raise
@@ -63,6 +67,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"cstp {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # the reader went away (`cstp plan --list | head`): not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0

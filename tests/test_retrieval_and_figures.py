@@ -184,3 +184,30 @@ def test_the_retrieval_table_on_the_smoke_preset(smoke_run):
     tex = (smoke_run / "results" / "table7.tex").read_text()
     assert r"\quad paper" in tex and "R@10" in tex
     assert "## table7" in (smoke_run / "results" / "summary.md").read_text()
+
+
+def test_plan_prints_the_jobs_each_table_shares_with_the_others(tmp_path):
+    out = subprocess.run(
+        ["cstp", "plan", "--config", str(ROOT / "config.yaml")],
+        cwd=tmp_path, env=TOOL_ENV, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    lines = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
+    assert out.splitlines()[1].split()[-4:] == ["shared", "pretrain", "shared", "features"]
+    # cells, that pretrain, pretrain, finetune, evaluate, features, shared pretrain / features:
+    # Table 7's R(2+1)D row is Table 2 Exp 16, one pretraining run and its features on both sets.
+    assert lines["table7"] == ["2", "2", "2", "0", "0", "4", "1", "2"]
+    assert lines["all"][-2:] == ["-", "-"]
+
+
+def test_a_reader_that_goes_away_ends_cstp_quietly(tmp_path):
+    # Ten seeds: far more lines than a pipe holds, so cstp is still writing when the reader goes.
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({**CONFIG, "seeds": list(range(10))}))
+    plan = subprocess.Popen(
+        ["cstp", "plan", "--config", str(config), "--list"],
+        cwd=tmp_path, env=TOOL_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    plan.stdout.readline()
+    plan.stdout.close()  # as `| head -1` does
+    assert plan.wait(timeout=120) == 0
+    assert "Traceback" not in plan.stderr.read().decode()

@@ -89,12 +89,13 @@ def run_plan(args: argparse.Namespace) -> int:
         return _list_jobs(plan, names)
     if args.estimate:
         return _estimate(plan, names, args.bench, args.gpus)
-    rows = {name: plan.counts([name]) for name in names}
+    # Per table, also the jobs it shares with the other tables of the config (equal cells).
+    rows = {name: plan.counts([name]) | plan.shared(name) for name in names}
     if len(names) > 1:
         rows["all"] = plan.counts(names)
     study = plan.study
     print(f"preset {study.preset_name}, seeds {list(study.seeds)}")
-    print(pd.DataFrame(rows).T.to_string())
+    print(pd.DataFrame(rows).T.astype("Int64").astype(object).fillna("-").to_string())
     return 0
 
 

@@ -157,6 +157,15 @@ class Plan:
             "features": len({e.features for e in entries}),
         }
 
+    def shared(self, table: str) -> dict[str, int]:
+        """How many of a table's pretraining and feature jobs another table also needs."""
+        mine = self.runs_of([table])
+        others = self.runs_of([t for t in self.tables if t != table])
+        return {
+            f"shared {kind}": len({r.id for r in mine[kind]} & {r.id for r in others[kind]})
+            for kind in ("pretrain", "features")
+        }
+
     def runs_of(self, tables: list[str]) -> dict[str, list[Run]]:
         """The jobs `tables` need, per kind, in plan order."""
         entries = [e for t in tables for e in self.tables[t]]
