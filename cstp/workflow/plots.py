@@ -48,10 +48,17 @@ def plot(plan: Plan, table: str, summary: pd.DataFrame, out: Path) -> Path:
         ax.set_ylabel("top-1 (%)")
         ax.set_ylim(0, 100)
         ax.grid(axis="y", alpha=0.3)
+    return finish(figure, axes, f"{table}: {spec.title}", out)
+
+
+def finish(figure, axes, title: str, out: Path, legend_columns=3, legend_space=0.06) -> Path:
+    """The first panel's legend below the panels, the title, and the PNG written to `out`."""
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncols=3, fontsize=8, frameon=False)
-    figure.suptitle(f"{table}: {spec.title}", fontsize=11)
-    figure.tight_layout(rect=(0, 0.06, 1, 1))
+    figure.legend(
+        handles, labels, loc="lower center", ncols=legend_columns, fontsize=8, frameon=False
+    )
+    figure.suptitle(title, fontsize=11)
+    figure.tight_layout(rect=(0, legend_space, 1, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=110)
     plt.close(figure)

@@ -22,7 +22,8 @@ from cstp.errors import CstpError
 from cstp.workflow.cells import cells
 from cstp.workflow.latex import SHORT_NAMES, environment, escape, flag, number
 from cstp.workflow.plan import RUNS, Plan
-from cstp.workflow.tables import CHECK, CROSS, flag_name, read_json
+from cstp.workflow.plots import finish
+from cstp.workflow.tables import flag_name, flag_row, mean_and_std, read_json
 
 
 def collect(plan: Plan, table: str, root: Path = Path(".")) -> pd.DataFrame:
@@ -48,22 +49,13 @@ def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
     spec = plan.study.tables[table]
     rows = []
     for cell in cells(spec):
-        row: dict[str, object] = {"Exp.": cell.exp}
-        for column in spec.columns:
-            value = cell.show(column["show"])
-            row[flag_name(column)] = (
-                (CHECK if value else CROSS) if isinstance(value, bool) else value
-            )
+        row = flag_row(cell, spec.columns)
         mine = measured[measured["exp"] == cell.exp]
         for key in spec.datasets:
             label = plan.study.datasets[key].label
             values, paper = mine[mine["dataset"] == key], cell.paper.get(key, {})
             for k in spec.ks:
-                numbers = values[f"R@{k}"]
-                row[f"{label}: R@{k}"] = round(numbers.mean(), 1)
-                row[f"{label}: R@{k} std"] = (
-                    round(numbers.std(ddof=1), 1) if len(numbers) > 1 else None
-                )
+                row |= mean_and_std(values[f"R@{k}"], f"{label}: R@{k}")
                 row[f"{label}: paper R@{k}"] = paper.get(f"R@{k}")
             row[f"{label}: features run"] = ";".join(sorted(set(values["features_run"])))
         row["seeds"] = int(mine["seed"].nunique())
@@ -167,18 +159,11 @@ def plot(plan: Plan, table: str, summary: pd.DataFrame, out: Path) -> Path:
         ax.set_ylim(0, 100)
         ax.set_title(dataset.label, fontsize=10)
         ax.grid(alpha=0.3)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncols=2, fontsize=8, frameon=False)
-    figure.suptitle(f"{table}: {spec.title}", fontsize=11)
-    figure.tight_layout(rect=(0, 0.16, 1, 1))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
-    plt.close(figure)
-    return out
+    return finish(figure, axes, f"{table}: {spec.title}", out, legend_columns=2, legend_space=0.16)
 
 
 def section(plan: Plan, table: str, summary: pd.DataFrame) -> str:
-    """The table's summary in words: per dataset and k, ours minus the paper's for each cell."""
+    """The table's summary in words: per dataset, cell and k, ours and (the paper's)."""
     spec, study = plan.study.tables[table], plan.study
     lines = [
         f"## {table}: {spec.title}",

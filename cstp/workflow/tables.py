@@ -57,11 +57,7 @@ def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
 
     rows = []
     for cell in cells(spec):
-        row: dict[str, object] = {"Exp.": cell.exp}
-        for column in spec.columns:
-            value = cell.show(column["show"])
-            shown = (CHECK if value else CROSS) if isinstance(value, bool) else value
-            row[flag_name(column)] = shown
+        row = flag_row(cell, spec.columns)
         mine = measured[measured["exp"] == cell.exp]
         for key in spec.datasets:
             label = plan.study.datasets[key].label
@@ -70,10 +66,7 @@ def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
             for metric, name in METRICS.items():
                 if metric not in values:
                     continue
-                numbers = values[metric]
-                row[f"{label}: {name}"] = round(numbers.mean(), 1)
-                spread = round(numbers.std(ddof=1), 1) if len(numbers) > 1 else None
-                row[f"{label}: {name} std"] = spread
+                row |= mean_and_std(values[metric], f"{label}: {name}")
             row[f"{label}: paper"] = paper
             ours = values["finetune"].mean()
             row[f"{label}: ours - paper"] = None if paper is None else round(ours - paper, 1)
@@ -82,6 +75,21 @@ def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
         row["pretrain run"] = ";".join(sorted(set(mine["pretrain_run"]) - {""})) or "scratch"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def mean_and_std(numbers: pd.Series, name: str) -> dict[str, float | None]:
+    """`name` and `name std` over seeds, to one decimal (no std with one seed)."""
+    spread = round(numbers.std(ddof=1), 1) if len(numbers) > 1 else None
+    return {name: round(numbers.mean(), 1), f"{name} std": spread}
+
+
+def flag_row(cell, columns) -> dict[str, object]:
+    """A cell's Exp. and its flag columns as printed (a tick, a cross or a value)."""
+    row: dict[str, object] = {"Exp.": cell.exp}
+    for column in columns:
+        value = cell.show(column["show"])
+        row[flag_name(column)] = (CHECK if value else CROSS) if isinstance(value, bool) else value
+    return row
 
 
 def flag_name(column: dict) -> str:
