@@ -60,3 +60,63 @@ def test_a_scratch_cell_trains_with_the_base_augmentation_its_row_ticks():
     other = Plan.from_config({**CONFIG, "interpretation": {"scratch_base": "finetune"}})
     scratch = next(e for e in other.tables["table1"] if not e.cell.pretrains)
     assert other.run("finetune", scratch.finetune).spec.sampling.base != base
+
+
+# A table of the shape of the paper's Table 6: rows that differ in backbone, in the dataset they
+# pretrain on and in the protocol (end to end, or the frozen encoder the paper calls "Freeze").
+ROWS_TABLE = {
+    "title": "backbones, pretraining data, protocol",
+    "datasets": ["ucf101"],
+    "defaults": {"contrastive": "byol", "pretext": ["playback_rate"]},
+    "columns": [
+        {"name": "Backbone", "show": "backbone"},
+        {"name": "Dataset", "show": "pretrain_on"},
+        {"name": "Freeze", "show": "protocol.linear"},
+    ],
+    "rows": [
+        {"exp": "a"},
+        {"exp": "b", "pretrain_on": "hmdb51"},
+        {"exp": "c", "protocol": "linear"},
+        {"exp": "d", "backbone": "c3d", "pretrain_on": "hmdb51", "protocol": "linear"},
+    ],
+}
+
+
+def _rows_plan(table=ROWS_TABLE) -> Plan:
+    return Plan.from_config({**CONFIG, "preset": "smoke", "tables": {"table9": table}})
+
+
+def test_a_row_names_its_backbone_pretraining_data_and_protocol():
+    plan = _rows_plan()
+    runs = {e.cell.exp: e for e in plan.tables["table9"]}
+    pretrain = {exp: plan.run("pretrain", e.pretrain) for exp, e in runs.items()}
+    finetune = {exp: plan.run("finetune", e.finetune).spec for exp, e in runs.items()}
+    hmdb, ucf = plan.study.datasets["hmdb51"], plan.study.datasets["ucf101"]
+    assert pretrain["a"].dataset == ucf and pretrain["b"].dataset == hmdb  # its index is read
+    assert pretrain["b"].spec.dataset == hmdb.name and pretrain["d"].spec.backbone.name == "c3d"
+    assert runs["a"].pretrain == runs["c"].pretrain  # the protocol changes fine-tuning only
+    assert (finetune["a"].mode, finetune["c"].mode, finetune["d"].mode) == (
+        "finetune",
+        "linear",
+        "linear",
+    )
+    assert finetune["c"].pretrain == runs["a"].pretrain and finetune["c"] != finetune["a"]
+    assert finetune["b"].dataset == finetune["a"].dataset == ucf.name  # fine-tuned on UCF
+    shown = [(c.show("pretrain_on"), c.show("protocol.linear")) for c in _cells(plan)]
+    assert shown == [("preset's", False), ("hmdb51", False), ("preset's", True), ("hmdb51", True)]
+
+
+def _cells(plan: Plan):
+    from cstp.workflow.cells import cells
+
+    return cells(plan.study.tables["table9"])
+
+
+def test_a_row_pretraining_on_a_dataset_the_preset_lacks_is_one_clear_line():
+    import pytest
+
+    from cstp.errors import CstpError
+
+    table = {**ROWS_TABLE, "rows": [{"exp": "a", "pretrain_on": "kinetics400"}]}
+    with pytest.raises(CstpError, match="a row pretrains on 'kinetics400', which is not a dataset"):
+        _rows_plan(table)

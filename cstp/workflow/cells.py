@@ -45,6 +45,8 @@ class Cell:
     datasets: tuple[str, ...]
     paper: dict[str, Any]  # dataset -> number (accuracy) or {"R@k": number} (retrieval)
     backbone: str | None = None  # None: the preset's
+    pretrain_on: str | None = None  # dataset key; None: the preset's pretrain_on
+    protocol: str = "finetune"  # finetune: end to end; linear: frozen encoder (paper: "Freeze")
 
     @property
     def pretrains(self) -> bool:
@@ -59,6 +61,8 @@ class Cell:
             "pretext.stor": bool(self.pretext & {"stor_spatial", "stor_temporal"}),
             "stor.candidates": len(self.stor_candidates) if self.stor_candidates else 5,
             "backbone": BACKBONE_NAMES.get(self.backbone or "", "preset's"),
+            "pretrain_on": self.pretrain_on or "preset's",
+            "protocol.linear": self.protocol == "linear",
         }
         values |= {f"augment.{a}": a in self.augment for a in AUGMENTS}
         values |= {f"pretext.{p}": p in self.pretext for p in PRETEXTS}
@@ -86,6 +90,8 @@ def cells(table: Table) -> list[Cell]:
                 datasets=table.datasets,
                 paper=dict(row.get("paper", {})),
                 backbone=merged.get("backbone"),
+                pretrain_on=merged.get("pretrain_on"),
+                protocol=merged.get("protocol", "finetune"),
             )
         )
     return out
@@ -117,6 +123,12 @@ class SpecBuilder:
             return self.preset.backbone
         return replace(self.preset.backbone, name=cell.backbone)
 
+    def pretrain_dataset(self, cell: Cell) -> Dataset:
+        """The dataset a cell pretrains on, without labels: its row's, else the preset's."""
+        if cell.pretrain_on is None:
+            return self.study.pretrain_on
+        return self.study.datasets[cell.pretrain_on]
+
     def _sampling(self, recipe, augment: frozenset[str], rates: tuple[int, ...]) -> SamplingSpec:
         return SamplingSpec(
             clip=self.preset.clip,
@@ -144,7 +156,7 @@ class SpecBuilder:
             stor=stor,
         )
         settings = {f.name: getattr(recipe.contrastive, f.name) for f in fields(recipe.contrastive)}
-        dataset = self.study.pretrain_on
+        dataset = self.pretrain_dataset(cell)
         return _build(
             PretrainSpec,
             f"{cell.table} exp {cell.exp}",
@@ -174,6 +186,7 @@ class SpecBuilder:
             f"{cell.table} exp {cell.exp}",
             dataset=dataset.name,
             split=dataset.split,
+            mode=cell.protocol,
             seed=seed,
             pretrain=pretrain,
             backbone=self.backbone(cell),

@@ -86,7 +86,7 @@ class Plan:
         pretrain_id = None
         if pretrain is not None:
             pretrain_id = self._register(
-                "pretrain", pretrain, self.study.pretrain_on, None, f"{name} (seed {seed})"
+                "pretrain", pretrain, builder.pretrain_dataset(cell), None, f"{name} (seed {seed})"
             )
         where = f"{name} ({dataset.key}, seed {seed})"
         finetune_id = evaluate_id = None

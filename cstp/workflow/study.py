@@ -114,7 +114,17 @@ def load_study(config: dict[str, Any], check_paths: bool = True) -> Study:
                     f"tables.{table.name}.datasets: {key!r} is not a dataset of preset "
                     f"{name!r} ({', '.join(datasets)})"
                 )
-    used = dict.fromkeys([preset.pretrain_on, *(d for t in tables.values() for d in t.datasets)])
+    rows_on = [r["pretrain_on"] for t in tables.values() for r in t.rows if "pretrain_on" in r]
+    rows_on += [t.defaults["pretrain_on"] for t in tables.values() if "pretrain_on" in t.defaults]
+    for key in rows_on:
+        if key not in datasets:
+            raise CstpError(
+                f"tables: a row pretrains on {key!r}, which is not a dataset of preset {name!r} "
+                f"({', '.join(datasets)})"
+            )
+    used = dict.fromkeys(
+        [preset.pretrain_on, *rows_on, *(d for t in tables.values() for d in t.datasets)]
+    )
     for key in used if check_paths else ():
         _check_paths(datasets[key], f"presets.{name}.datasets.{key}")
     return Study(
