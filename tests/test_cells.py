@@ -103,7 +103,7 @@ def test_a_row_names_its_backbone_pretraining_data_and_protocol():
     assert finetune["c"].pretrain == runs["a"].pretrain and finetune["c"] != finetune["a"]
     assert finetune["b"].dataset == finetune["a"].dataset == ucf.name  # fine-tuned on UCF
     shown = [(c.show("pretrain_on"), c.show("protocol.linear")) for c in _cells(plan)]
-    assert shown == [("preset's", False), ("hmdb51", False), ("preset's", True), ("hmdb51", True)]
+    assert shown == [("preset's", False), ("HMDB-51", False), ("preset's", True), ("HMDB-51", True)]
 
 
 def _cells(plan: Plan):
@@ -117,6 +117,6 @@ def test_a_row_pretraining_on_a_dataset_the_preset_lacks_is_one_clear_line():
 
     from cstp.errors import CstpError
 
-    table = {**ROWS_TABLE, "rows": [{"exp": "a", "pretrain_on": "kinetics400"}]}
-    with pytest.raises(CstpError, match="a row pretrains on 'kinetics400', which is not a dataset"):
+    table = {**ROWS_TABLE, "rows": [{"exp": "a", "pretrain_on": "youtube8m"}]}
+    with pytest.raises(CstpError, match="a row pretrains on 'youtube8m', which is not a dataset"):
         _rows_plan(table)

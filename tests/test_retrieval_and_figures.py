@@ -211,3 +211,22 @@ def test_a_reader_that_goes_away_ends_cstp_quietly(tmp_path):
     plan.stdout.close()  # as `| head -1` does
     assert plan.wait(timeout=120) == 0
     assert "Traceback" not in plan.stderr.read().decode()
+
+
+def test_the_kinetics_stand_in_is_read_as_kinetics_400_is(tmp_path):
+    from cstp.data.generate import generate
+    from cstp.data.scan import scan
+    from cstp.data.synth import PRESETS
+
+    generate(tmp_path, PRESETS["tiny"], ["kinetics400"], workers=1, progress=False)
+    root = tmp_path / "kinetics400"
+    train = (root / "annotations" / "train.csv").read_text().splitlines()
+    assert train[0] == "label,youtube_id,time_start,time_end,split"
+    assert len(train) == 1 + 32 * 2 and train[1].startswith("ball bounce,")
+    label, youtube_id, start, end, split = train[1].split(",")
+    video = root / "videos" / "train" / label / f"{youtube_id}_{int(start):06d}_{int(end):06d}.mp4"
+    assert video.is_file() and int(end) - int(start) == 10 and split == "train"
+    frame = scan("kinetics400", root / "videos", root / "annotations", 1, probe_videos=True)
+    assert frame["class_name"].nunique() == 32  # more classes than either table's stand-in
+    assert (frame["subset"] == "train").sum() == 64 and (frame["subset"] == "test").sum() == 32
+    assert (frame["status"] == "ok").all()

@@ -54,6 +54,7 @@ EXPECTED = {  # pretrain, finetune (= evaluate), features, from the paper's tabl
     "table3": (16, 32, 32),
     "table4": (6, 12, 12),
     "table5": (3, 4, 4),
+    "table6": (7, 16, 16),
     "table7": (2, 0, 4),  # retrieval: frozen features only, no fine-tuning
 }
 
@@ -67,19 +68,21 @@ def test_dry_run_job_counts_per_table(table):
     assert stats.get("finetune", 0) == stats.get("evaluate", 0) == finetune
     assert stats["code_stamp"] == (7 if finetune else 5)  # one per kind of job
     assert stats["features"] == features
-    assert stats["synth"] == stats["scan"] == datasets
+    # Table 6 also pretrains on the Kinetics-400 stand-in.
+    assert stats["synth"] == stats["scan"] == datasets + (table == "table6")
     assert stats["table"] == 1
 
 
 def test_all_tables_share_equal_cells():
     stats = job_stats("all")
     # Tables 1-5: 47 cells pretrain, 9 of them repeat another cell: 38 distinct runs
-    # (paper-tables note); Table 7 adds its C3D row (its R(2+1)D row is Table 2 Exp 16).
-    assert stats["pretrain"] == 39
-    assert stats["finetune"] == 75 and stats["table"] == 6
+    # (paper-tables note); Table 7 adds its C3D row (its R(2+1)D row is Table 2 Exp 16), Table 6
+    # five more (its R(2+1)D and C3D rows on UCF-101 are Table 2 Exp 16's and Table 7's).
+    assert stats["pretrain"] == 44
+    assert stats["finetune"] == 88 and stats["table"] == 7
     counts = Plan.from_config(CONFIG).counts(sorted(EXPECTED))
-    assert counts["cells_that_pretrain"] == 49 and counts["pretrain"] == 39
-    ablations = Plan.from_config(CONFIG).counts([t for t in EXPECTED if t != "table7"])
+    assert counts["cells_that_pretrain"] == 56 and counts["pretrain"] == 44
+    ablations = Plan.from_config(CONFIG).counts([t for t in EXPECTED if t < "table6"])
     assert ablations["cells_that_pretrain"] == 47 and ablations["pretrain"] == 38
 
 
@@ -113,6 +116,11 @@ def test_equal_cells_of_different_tables_are_one_job():
     for key in ("ucf101", "hmdb51"):
         pretrain, finetune, features = _runs(plan, "table7", "CSTP", key)
         assert (pretrain, features) == _runs(plan, "table2", 16, key)[::2] and finetune is None
+    assert _runs(plan, "table6", 3)[0] == _runs(plan, "table2", 16)[0]
+    assert _runs(plan, "table6", 5)[0] == _runs(plan, "table7", "CSTP-C3D")[0]
+    k400 = plan.run("pretrain", _runs(plan, "table6", 4)[0])
+    assert k400.dataset.key == "kinetics400" and k400.spec.backbone.name == "r2plus1d_10"
+    assert plan.run("finetune", _runs(plan, "table6", 1)[1]).spec.mode == "linear"  # Freeze
     c3d = plan.run("pretrain", _runs(plan, "table7", "CSTP-C3D")[0]).spec
     assert c3d.backbone.name == "c3d" and c3d.backbone.width == plan.study.preset.backbone.width
     assert plan.run("features", _runs(plan, "table7", "CSTP-C3D")[2]).spec.backbone == c3d.backbone

@@ -1,4 +1,5 @@
-"""`cstp synth`: generate the embedded synthetic UCF-101- and HMDB-51-like datasets."""
+"""`cstp synth`: generate the embedded synthetic UCF-101-, HMDB-51- and Kinetics-400-like
+datasets."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ OPTION_FIELDS = {
     "groups": ("groups",),
     "clips_per_group": ("clips_per_group",),
     "videos_per_class": ("videos_per_class",),
+    "k400_videos_per_class": ("k400_videos_per_class",),
     "frames": ("frames",),
     "fps": ("fps",),
 }
@@ -23,9 +25,10 @@ OPTION_FIELDS = {
 def register(sub) -> None:
     parser = sub.add_parser(
         "synth",
-        help="generate the synthetic action datasets (UCF-101 and HMDB-51 layouts)",
+        help="generate the synthetic action datasets (UCF-101, HMDB-51, Kinetics-400 layouts)",
         description="Render procedurally generated, labelled action videos into the published "
-        "UCF-101 and HMDB-51 layouts with their split files. Reruns skip finished videos.",
+        "UCF-101, HMDB-51 and Kinetics-400 layouts with their split files. Reruns skip finished "
+        "videos.",
     )
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="output folder (one subfolder per dataset)"
@@ -34,7 +37,10 @@ def register(sub) -> None:
         "--preset", default="default", metavar="NAME", help="default or tiny (default: default)"
     )
     parser.add_argument(
-        "--datasets", default="ucf101,hmdb51", metavar="LIST", help="comma-separated list"
+        "--datasets",
+        default="ucf101,hmdb51",
+        metavar="LIST",
+        help="comma-separated list of ucf101, hmdb51, kinetics400",
     )
     parser.add_argument("--seed", metavar="S", help="integer seed of the whole generation")
     parser.add_argument(
@@ -43,6 +49,9 @@ def register(sub) -> None:
     parser.add_argument("--groups", metavar="G", help="UCF-101 groups per class")
     parser.add_argument("--clips-per-group", metavar="A,B", help="UCF-101 clips per group, MIN,MAX")
     parser.add_argument("--videos-per-class", metavar="N", help="HMDB-51 videos per class")
+    parser.add_argument(
+        "--k400-videos-per-class", metavar="N", help="Kinetics-400 training videos per class"
+    )
     parser.add_argument("--frames", metavar="MIN,MAX", help="video length range in frames, MIN,MAX")
     parser.add_argument("--size", metavar="WxH", help="frame size WxH, e.g. 64x48")
     parser.add_argument("--fps", metavar="F", help="frames per second")

@@ -51,7 +51,7 @@ def make_video(root: Path, entry: VideoEntry, spec: SynthSpec) -> int:
     """Render and encode one video under `root`, via a temporary name; returns its size in bytes."""
     frames = render_video(entry.params, spec.width, spec.height, spec.fps, entry.n_frames)
     final = root / entry.path
-    tmp = root / TMP_DIR / f"{uuid.uuid4().hex}.avi"
+    tmp = root / TMP_DIR / f"{uuid.uuid4().hex}{Path(entry.path).suffix}"  # the same container
     tmp.parent.mkdir(parents=True, exist_ok=True)
     final.parent.mkdir(parents=True, exist_ok=True)
     meta = {"comment": f"cstp-synth {entry.fingerprint(spec)}", "title": entry.action.camel}
@@ -65,9 +65,9 @@ def _remove_stale(root: Path, dataset: str, keep: Iterable[str]) -> int:
     if not (root / MANIFEST).is_file():
         return 0
     keep = set(keep)
-    pattern = "UCF-101/*/*.avi" if dataset == "ucf101" else "videos/*/*.avi"
+    pattern = {"ucf101": "UCF-101/*/*.avi", "hmdb51": "videos/*/*.avi"}
     removed = 0
-    for path in root.glob(pattern):
+    for path in root.glob(pattern.get(dataset, "videos/*/*/*.mp4")):
         if path.relative_to(root).as_posix() not in keep:
             path.unlink()
             removed += 1

@@ -1,5 +1,6 @@
-"""Synthetic UCF-101- and HMDB-51-like datasets as a plan: specs and presets, the published file
-layouts, every video's parameters and the official split files (`cstp.data.generate` writes them).
+"""Synthetic UCF-101-, HMDB-51- and Kinetics-400-like datasets as a plan: specs and presets, the
+published file layouts, every video's parameters and the official split files
+(`cstp.data.generate` writes them).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from cstp.errors import CstpError
 
 # World version . layout version: part of every video's fingerprint, so a change regenerates.
 GENERATOR_VERSION = f"{WORLD_VERSION}.1"
-DATASETS = ("ucf101", "hmdb51")
-DATASET_KEYS = {"ucf101": 101, "hmdb51": 51}  # seed entropy that tells the datasets apart
+DATASETS = ("ucf101", "hmdb51", "kinetics400")
+# Seed entropy that tells the datasets apart.
+DATASET_KEYS = {"ucf101": 101, "hmdb51": 51, "kinetics400": 400}
 LONG_VIDEO = 128  # frames for 16-frame clips at playback rate 8
 SHORT_FRACTION = 0.15
 MANIFEST = "synth.json"
@@ -35,7 +37,10 @@ MANIFEST = "synth.json"
 LAYOUT = {
     "ucf101": ("UCF-101", "ucfTrainTestlist"),
     "hmdb51": ("videos", "testTrainMulti_7030_splits"),
+    "kinetics400": ("videos", "annotations"),
 }
+K400_VALIDATE = 0.25  # a Kinetics-like class's validation clips, as a share of its training ones
+K400_HEADER = "label,youtube_id,time_start,time_end,split\n"
 TMP_DIR = ".synth-tmp"
 RNG_ROLES = {"scene": 1, "clip": 2, "clip_count": 3, "sources": 4, "split": 5}
 SCENE_NAMES = ("Meadow", "Steppe", "Field", "Dunes", "Heath", "Prairie", "Valley", "Moor")
@@ -55,6 +60,9 @@ class SynthSpec:
     clips_per_group: tuple[int, int] = (3, 5)  # UCF-101 has 4-7
     hmdb_classes: int = 8
     videos_per_class: int = 30  # HMDB-51 has >= 101
+    # The Kinetics-400 stand-in: every class of the world (the 32 shapes x motions, more than
+    # either table), this many training clips each (Kinetics-400 has 250-1000).
+    k400_videos_per_class: int = 16
     quality: int = 4  # MPEG-4 quantiser, lower is better
     # Clips of one group share scene and actor look, as UCF-101's groups do. Off by default: with
     # a few groups per class, a small network memorises the training groups' scenes instead of
@@ -79,6 +87,12 @@ class SynthSpec:
             (2 <= self.groups <= 99, "--groups", self.groups, "2..99 groups per class"),
             (clips, "--clips-per-group", self.clips_per_group, "MIN,MAX, 1 <= MIN <= MAX <= 99"),
             (2 <= videos <= 999, "--videos-per-class", videos, "2..999 videos per class"),
+            (
+                1 <= self.k400_videos_per_class <= 999,
+                "--k400-videos-per-class",
+                self.k400_videos_per_class,
+                "1..999 training videos per class",
+            ),
             (1 <= self.quality <= 31, "quality", self.quality, "an MPEG-4 quantiser in 1..31"),
         ]
         for ok, option, value, expected in checks:
@@ -102,6 +116,7 @@ PRESETS = {
         clips_per_group=(1, 2),
         hmdb_classes=4,
         videos_per_class=4,
+        k400_videos_per_class=2,
     ),
 }
 
@@ -141,6 +156,8 @@ def class_table(dataset: str, spec: SynthSpec) -> list[tuple[str, ActionClass]]:
         return [(a.camel, a) for a in UCF_CLASSES[: spec.ucf_classes]]
     if dataset == "hmdb51":
         return [(a.snake, a) for a in HMDB_CLASSES[: spec.hmdb_classes]]
+    if dataset == "kinetics400":  # lower case with spaces, as Kinetics names its classes
+        return [(f"{a.shape} {a.motion}", a) for a in UCF_CLASSES + HMDB_CLASSES]
     raise CstpError(f"--datasets {dataset}: expected one of {', '.join(DATASETS)}")
 
 
@@ -161,7 +178,7 @@ def _clip(spec, dataset, label, action, group, clip, path_of) -> VideoEntry:
 def plan_videos(spec: SynthSpec, dataset: str) -> list[VideoEntry]:
     """Every video of `dataset`, each drawn from generators keyed by (seed, dataset, class, ...)."""
     entries = []
-    clips_of = _ucf_clips if dataset == "ucf101" else _hmdb_clips
+    clips_of = {"ucf101": _ucf_clips, "hmdb51": _hmdb_clips, "kinetics400": _k400_clips}[dataset]
     for label, (name, action) in enumerate(class_table(dataset, spec), start=1):
         for group, clip, path_of in clips_of(spec, label, name):
             entries.append(_clip(spec, dataset, label, action, group, clip, path_of))
@@ -186,6 +203,28 @@ def _hmdb_clips(spec: SynthSpec, label: int, name: str):
         for k in range(size):
             stem = f"videos/{name}/{SCENE_NAMES[word]}{s:02d}_{name}"
             yield s, k + 1, functools.partial(_hmdb_path, stem, k)
+
+
+def _k400_clips(spec: SynthSpec, label: int, name: str):
+    """(clip, 1, path maker) of one class: training clips, then validation ones, each named by a
+    YouTube-like id and a 10-second window, in the crawler's split/class folders."""
+    train = spec.k400_videos_per_class
+    for i in range(1, train + max(1, round(K400_VALIDATE * train)) + 1):
+        digest = hashlib.sha256(f"{spec.seed} {label} {i}".encode()).hexdigest()
+        start = int(digest[11:15], 16) % 300
+        split = "train" if i <= train else "validate"
+        path = f"videos/{split}/{name}/{digest[:11]}_{start:06d}_{start + 10:06d}.mp4"
+        yield i, 1, lambda _params, path=path: path
+
+
+def _k400_annotations(entries: Sequence[VideoEntry]) -> dict[str, str]:
+    """annotations/train.csv and validate.csv, one row per clip, as Kinetics-400 publishes them."""
+    rows: dict[str, list[str]] = {"train": [], "validate": []}
+    for e in entries:
+        _, split, name, file = e.path.split("/")
+        youtube_id, start, end = Path(file).stem.rsplit("_", 2)
+        rows[split].append(f"{name},{youtube_id},{int(start)},{int(end)},{split}\n")
+    return {f"annotations/{split}.csv": K400_HEADER + "".join(r) for split, r in rows.items()}
 
 
 def _hmdb_path(stem: str, k: int, params: VideoParams) -> str:
@@ -233,6 +272,8 @@ def hmdb_marks(spec: SynthSpec, entries: Sequence[VideoEntry], split: int) -> di
 
 def split_files(spec: SynthSpec, dataset: str, entries: Sequence[VideoEntry]) -> dict[str, str]:
     """The official split files' names (relative to the dataset root) and their exact text."""
+    if dataset == "kinetics400":
+        return _k400_annotations(entries)
     names = [name for name, _ in class_table(dataset, spec)]
     files = {}
     if dataset == "ucf101":  # the official lists have CRLF line endings

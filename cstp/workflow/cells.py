@@ -24,6 +24,8 @@ from cstp.specs.train import BackboneSpec, ContrastiveSpec, FinetuneSpec, Pretra
 from cstp.workflow.study import Dataset, Study, Table
 
 AUGMENTS = ("playback_rate", "rotation")
+# How tables print the dataset a row pretrains on (its key in the preset otherwise).
+DATASET_NAMES = {"ucf101": "UCF-101", "hmdb51": "HMDB-51", "kinetics400": "K400"}
 # How tables print a backbone (a row's `backbone`; the preset's width multiplier applies).
 BACKBONE_NAMES = {
     "c3d": "C3D",
@@ -61,7 +63,11 @@ class Cell:
             "pretext.stor": bool(self.pretext & {"stor_spatial", "stor_temporal"}),
             "stor.candidates": len(self.stor_candidates) if self.stor_candidates else 5,
             "backbone": BACKBONE_NAMES.get(self.backbone or "", "preset's"),
-            "pretrain_on": self.pretrain_on or "preset's",
+            "pretrain_on": (
+                DATASET_NAMES.get(self.pretrain_on, self.pretrain_on or "preset's")
+                if self.pretrains
+                else "-"
+            ),
             "protocol.linear": self.protocol == "linear",
         }
         values |= {f"augment.{a}": a in self.augment for a in AUGMENTS}

@@ -160,7 +160,7 @@ def _dataset(key: str, spec: DatasetSpec, synth: str | None) -> Dataset:
         if synth is None or spec.kind not in LAYOUT:
             raise CstpError(
                 f"datasets.{key}: synthetic datasets need the preset's `synth` (tiny or default) "
-                f"and kind ucf101 or hmdb51, got kind {spec.kind!r}"
+                f"and kind ucf101, hmdb51 or kinetics400, got kind {spec.kind!r}"
             )
         videos, splits = LAYOUT[spec.kind]
         base = SYNTH_DIR / synth / spec.kind
