@@ -1,13 +1,16 @@
 """The Slurm profile on a real one-node Slurm (tests/slurm/cluster.sh): jobs go through sbatch with
-the profile's requests, the table equals a local run's, and a pretraining job requeued mid-run
-resumes from its checkpoint and ends with the same encoder as an uninterrupted run.
+the profile's requests and a table equals a local run's; a pretraining job that runs out of time
+is resubmitted with a longer time limit, and once requeued mid-run it comes back; it resumes from
+its checkpoint each time and ends with the same encoder as an uninterrupted run.
 
 Skipped, with the reason, only where Slurm cannot be installed or started here."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -20,12 +23,28 @@ pytestmark = pytest.mark.slow
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 PRETRAIN = (sys.executable, "-m", "cstp", "pretrain", "--threads", "1", "--spec")
-# The shipped profile unchanged. The table's jobs run on CPUs (two at a time here); the requeued
-# pretraining asks for the node's one (fake) GPU, so the profile's --gpus request is exercised as
-# on a GPU cluster, and trains long enough to be requeued in the middle.
-CONFIG = ("--config", "preset=smoke")
+# The shipped profile unchanged, plus the one thing a test cluster wants: the plugin's first status
+# check 8 s after a submission or an ended job instead of 40 (then 10 s more per check while nothing
+# ends): most jobs here take 10-20 s.
+POLL = ("--slurm-init-seconds-before-status-checks", "8")
+# The training jobs ask for the node's one (fake) GPU, so the profile's --gpus request runs as on
+# a GPU cluster.
+GPU = {"resources": {"train": {"gpu": 1}}}
+# One pretrained row of Table 5: a pretrain -> finetune and features -> evaluate -> table chain.
+ROW = {"exp": "spatial", "pretext": ["stor_spatial"], "paper": {"ucf101": 67.8}}
+TABLE = (
+    "--config",
+    "preset=smoke",
+    "presets=" + json.dumps({"smoke": GPU}),
+    "tables=" + json.dumps({"table5": {"rows": [ROW]}}),
+)
+# A pretraining long enough (100-250 s on one core here) to still be training when Slurm ends its
+# first job, a minute after it started (the smallest time limit Slurm has).
+EPOCHS = 1000
 LONG = (
-    'presets={"smoke": {"resources": {"train": {"gpu": 1}}, "pretrain": {"optim": {"epochs": 40}}}}'
+    "--config",
+    "preset=smoke",
+    "presets=" + json.dumps({"smoke": {**GPU, "pretrain": {"optim": {"epochs": EPOCHS}}}}),
 )
 
 
@@ -41,23 +60,27 @@ def cluster(tmp_path_factory):
     subprocess.run([CLUSTER, "stop"], env=env, check=True, capture_output=True)
 
 
-def _sbatch_lines(work: Path, rule: str) -> list[str]:
+def _sbatch_lines(work: Path, rule: str, wildcards: str = "") -> list[str]:
     """The sbatch calls the plugin made for `rule` (logged at debug level in Snakemake's log)."""
     log = max((work / ".snakemake" / "log").glob("*.snakemake.log"))
+    comment = f"rule_{rule}_wildcards_{wildcards}"
     return [
         line.split("sbatch call:", 1)[1].strip()
         for line in log.read_text().splitlines()
-        if line.startswith("sbatch call:") and f"--comment rule_{rule}_" in line
+        if line.startswith("sbatch call:") and f"--comment {comment}" in line
     ]
 
 
 @pytest.fixture(scope="module")
-def cluster_run(cluster, tmp_path_factory):
-    """Table 5 on the smoke preset through `snakemake --profile slurm`: (copy, output, seconds)."""
+def cluster_run(cluster, smoke_run, tmp_path_factory):
+    """One row of Table 5 on the smoke preset through `snakemake --profile slurm`, in a copy that
+    starts from the local run's data and code stamps: (copy, output, seconds)."""
     work = workflow_copy(tmp_path_factory.mktemp("cluster"), extra=("slurm",))
+    for name in ("data", "runs/code"):  # times kept: nothing there is newer than what it made
+        shutil.copytree(smoke_run / name, work / name)
     started = time.monotonic()
     result = run_snakemake(
-        "--profile", "slurm", "results/table5.csv", *CONFIG, "--verbose", cwd=work
+        "--profile", "slurm", "results/table5.csv", *TABLE, "--verbose", *POLL, cwd=work
     )
     return work, result.stdout + result.stderr, time.monotonic() - started
 
@@ -65,15 +88,30 @@ def cluster_run(cluster, tmp_path_factory):
 def test_a_table_through_slurm_equals_the_local_run(cluster_run, smoke_run):
     work, output, seconds = cluster_run
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", output)
-    assert len(submitted) == 18, output[-3000:]  # every job but the 7 local code stamps
-    pretrain, table = _sbatch_lines(work, "pretrain")[0], _sbatch_lines(work, "table")[0]
-    for request in ("--requeue", "--signal=USR1@300", "--open-mode=append"):
-        assert request in pretrain, pretrain
-    assert "--gpus" not in table and "--signal" not in table, table
-    local = (smoke_run / "results" / "table5.csv").read_bytes()
-    assert (work / "results" / "table5.csv").read_bytes() == local
-    print(f"table 5 through Slurm: {len(submitted)} jobs in {seconds:.0f} s")
-    print(f"sbatch (pretrain): {pretrain}")
+    rules = ("pretrain", "finetune", "features", "evaluate", "table")
+    assert len(submitted) == len(rules), output[-3000:]
+    sbatch = {rule: _sbatch_lines(work, rule) for rule in rules}
+    assert all(len(lines) == 1 for lines in sbatch.values()), sbatch
+    for rule in ("pretrain", "finetune"):
+        for request in ("--gpus=1", "--requeue", "--signal=USR1@300", "--open-mode=append"):
+            assert request in sbatch[rule][0], sbatch[rule][0]
+    table = sbatch["table"][0]
+    assert "--requeue" in table and "--gpus" not in table and "--signal" not in table, table
+    # The row, and what the jobs made (features.pt also holds its timing), byte for byte as the
+    # local run made them.
+    local = (smoke_run / "results" / "table5.csv").read_text().splitlines(keepends=True)
+    row = next(line for line in local if line.startswith("spatial,"))
+    assert (work / "results" / "table5.csv").read_text() == local[0] + row
+    made = [
+        path.relative_to(work)
+        for name in ("encoder.pt", "model.pt", "probe.json", "retrieval.json")
+        for path in (work / "runs").glob(f"*/*/{name}")
+    ]
+    assert len(made) == 4, made
+    for path in made:
+        assert (work / path).read_bytes() == (smoke_run / path).read_bytes(), path
+    print(f"one row of table 5 through Slurm: {len(submitted)} jobs in {seconds:.0f} s")
+    print(f"sbatch (pretrain): {sbatch['pretrain'][0]}")
     print(f"sbatch (table): {table}")
 
 
@@ -90,50 +128,102 @@ def _running(run_id: str) -> str | None:
     )
 
 
-def test_a_requeued_pretraining_resumes_and_ends_with_the_same_encoder(cluster_run, tmp_path):
+def _job(job: str) -> dict[str, str]:
+    """`scontrol show job`'s fields (MinJobAge keeps an ended job there for 10 minutes)."""
+    shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True)
+    return dict(re.findall(r"(\w+)=(\S*)", shown.stdout))
+
+
+def _seconds(duration: str) -> int:
+    """Slurm's [D-]HH:MM:SS."""
+    days, _, clock = duration.rpartition("-")
+    hours, minutes, seconds = (int(part) for part in clock.split(":"))
+    return int(days or 0) * 86400 + hours * 3600 + minutes * 60 + seconds
+
+
+def _requeue(job: str) -> None:
+    """`scontrol requeue`, then release Slurm's two-minute hold on the job (Reason=BeginTime)."""
+    subprocess.run(["scontrol", "requeue", job], check=True)
+    wait_for(lambda: any(j == job and s == "PENDING" for j, _, s in _squeue()), 120, "the requeue")
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+
+
+def test_a_pretraining_out_of_time_or_requeued_resumes_and_ends_with_the_same_encoder(
+    cluster_run, tmp_path
+):
     work, _, _ = cluster_run  # data and code stamps are there: only the pretraining runs
-    config = ("--config", "preset=smoke", LONG)
-    plan = run_snakemake("-n", "results/table5.csv", *config, cwd=work).stdout
+    plan = run_snakemake("-n", "results/table5.csv", *LONG, cwd=work).stdout
     run = work / "runs" / "pretrain" / re.findall(r"pretrain ([0-9a-f]{10}):", plan)[0]
-    command = [sys.executable, "-m", "snakemake", "--profile", "slurm", "--verbose"]
+    history = run / "history.log"
+    # The same spec, never interrupted, trained meanwhile in one local process.
+    alone, log = tmp_path / "alone", tmp_path / "alone.log"
+    index = next((work / "data" / "index").glob("*ucf101*.csv"))
+    with log.open("w") as out:  # a file, not a pipe that nobody reads until the end
+        reference = subprocess.Popen(
+            [*PRETRAIN, str(run / "spec.json"), "--index", str(index), "--out", str(alone)],
+            cwd=work,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    command = [sys.executable, "-m", "snakemake", "--profile", "slurm", "--verbose", *POLL]
     workflow = subprocess.Popen(
-        [*command, f"runs/pretrain/{run.name}/encoder.pt", *config],
+        [*command, f"runs/pretrain/{run.name}/encoder.pt", *LONG],
         cwd=work,
         env=TOOL_ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    history = run / "history.log"
 
-    def started():
+    def running():
         assert workflow.poll() is None, workflow.communicate()[0][-3000:]  # ended too early
         return _running(run.name)
 
-    job = wait_for(started, 300, "the pretraining job to run")
-    wait_for(lambda: history.exists() and "epoch 3/40" in history.read_text(), 120, "3 epochs")
-    subprocess.run(["scontrol", "requeue", job], check=True)
-    # Slurm holds a requeued job for about two minutes (Reason=BeginTime); release it now.
-    wait_for(lambda: any(j == job and s == "PENDING" for j, _, s in _squeue()), 120, "the requeue")
-    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+    # 1. Out of time. The first job asked for the preset's 10 minutes; once it has run a minute,
+    # its limit is lowered to one: Slurm ends it at its next time-limit check (SIGUSR1 and
+    # SIGTERM, state TIMEOUT) and Snakemake submits it again with runtime x attempt.
+    first = wait_for(running, 300, "the pretraining job to run")
+    wait_for(lambda: _seconds(_job(first)["RunTime"]) >= 61, 180, "a minute of running")
+    subprocess.run(["scontrol", "update", f"JobId={first}", "TimeLimit=1"], check=True)
+
+    def retried():
+        state = _job(first)["JobState"]
+        assert state in ("RUNNING", "COMPLETING", "TIMEOUT"), f"job {first} ended {state}"
+        job = running()
+        return job if job not in (None, first) else None
+
+    second = wait_for(retried, 300, "Snakemake's retry to run")
+
+    # 2. Preempted: the retry is requeued once it has resumed and trained a little.
+    def trained_after_resuming():
+        _, found, after = history.read_text().rpartition("resuming")
+        return found and re.search(r"epoch \d+/", after)
+
+    wait_for(trained_after_resuming, 120, "the retry to resume")
+    _requeue(second)
     output, _ = workflow.communicate(timeout=600)
     assert workflow.returncode == 0, output[-3000:]
+
+    timed_out, requeued = _job(first), _job(second)
+    assert timed_out["JobState"] == "TIMEOUT" and timed_out["TimeLimit"] == "00:01:00", timed_out
+    assert f"SLURM-job '{first}' failed, SLURM status is: 'TIMEOUT'" in output, output[-3000:]
+    assert requeued["Restarts"] == "1" and requeued["JobState"] == "COMPLETED", requeued
+    sbatch = _sbatch_lines(work, "pretrain", run.name)
+    limits = [int(re.search(r" -t (\d+) ", line)[1]) for line in sbatch]
+    assert limits == [10, 20], sbatch  # the preset's 10 minutes x attempt
+    for line in sbatch:
+        assert "--gpus=1" in line and "--signal=USR1@300" in line, line
     text = history.read_text()
-    resumed = re.search(r"resuming \S+ at epoch (\d+), batch (\d+)", text)
-    assert resumed and int(resumed[1]) >= 3, text[-2000:]
-    shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
-    assert "Restarts=1" in shown, shown
-    sbatch = _sbatch_lines(work, "pretrain")[0]
-    assert "--gpus=1" in sbatch and "--signal=USR1@300" in sbatch, sbatch
-    # The same spec, never interrupted, in one local process.
-    alone = tmp_path / "alone"
-    index = next((work / "data" / "index").glob("*ucf101*.csv"))
-    subprocess.run(
-        [*PRETRAIN, str(run / "spec.json"), "--index", str(index), "--out", str(alone)],
-        cwd=work,
-        check=True,
-        capture_output=True,
-    )
+    resumed = [int(e) for e in re.findall(r"resuming \S+ at epoch (\d+), batch \d+", text)]
+    assert len(resumed) == 2 and 1 < resumed[0] <= resumed[1] < EPOCHS, text[-3000:]
+    assert f"epoch {EPOCHS}/{EPOCHS}" in text
+    assert reference.wait(timeout=600) == 0, log.read_text()[-2000:]
     assert (run / "encoder.pt").read_bytes() == (alone / "encoder.pt").read_bytes()
-    print(f"requeued Slurm job {job}: {resumed[0]}; Restarts=1")
-    print(f"sbatch (requeued pretrain): {sbatch}")
+    print(f"Slurm job {first}: JobState={timed_out['JobState']} TimeLimit={timed_out['TimeLimit']}")
+    print(next(line for line in output.splitlines() if "SLURM status is: 'TIMEOUT'" in line))
+    print(f"Slurm job {second}: Restarts={requeued['Restarts']}")
+    for line in sbatch:
+        print(f"sbatch (pretrain, out of time): {line}")
+    for line in text.splitlines():
+        if re.search(r"received|resuming|pid \d+ on", line):
+            print(f"history.log: {line}")
