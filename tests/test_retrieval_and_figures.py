@@ -194,8 +194,10 @@ def test_plan_prints_the_jobs_each_table_shares_with_the_others(tmp_path):
     lines = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
     assert out.splitlines()[1].split()[-4:] == ["shared", "pretrain", "shared", "features"]
     # cells, that pretrain, pretrain, finetune, evaluate, features, shared pretrain / features:
-    # Table 7's R(2+1)D row is Table 2 Exp 16, one pretraining run and its features on both sets.
-    assert lines["table7"] == ["2", "2", "2", "0", "0", "4", "1", "2"]
+    # Table 7's R(2+1)D row is Table 2 Exp 16, its C3D row Table 6 Exp 5: both pretraining runs
+    # and their features on both datasets are shared.
+    assert lines["table7"] == ["2", "2", "2", "0", "0", "4", "2", "4"]
+    assert lines["table6"][-2:] == ["2", "6"]  # and the scratch row's random-init features
     assert lines["all"][-2:] == ["-", "-"]
 
 
