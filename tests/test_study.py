@@ -106,7 +106,7 @@ def test_every_preset_key_changes_a_run_id_or_is_declared_not_to():
 
 def _real_copies(tmp_path, config, preset, copy_name="copy"):
     datasets = config["presets"][preset]["datasets"]
-    for key in ("ucf101", "hmdb51"):
+    for key in ("ucf101", "hmdb51", "kinetics400"):
         for part in ("root", "splits"):
             (tmp_path / copy_name / key / part).mkdir(parents=True, exist_ok=True)
             datasets[key] = {**datasets[key], part: str(tmp_path / copy_name / key / part)}
@@ -119,8 +119,7 @@ def test_a_real_dataset_is_named_by_its_key_and_where_it_lives(tmp_path):
     config = _real_copies(tmp_path, {**copy.deepcopy(CONFIG), "preset": "paper"}, "paper")
     plan = Plan.from_config(config)
     assert {d.root for d in plan.datasets()} == {
-        tmp_path / "copy" / "ucf101" / "root",
-        tmp_path / "copy" / "hmdb51" / "root",
+        tmp_path / "copy" / key / "root" for key in ("ucf101", "hmdb51", "kinetics400")
     }
     moved = copy.deepcopy(config)
     moved["presets"]["paper"]["datasets"]["ucf101"]["root"] = str(tmp_path / "other")
@@ -129,9 +128,12 @@ def test_a_real_dataset_is_named_by_its_key_and_where_it_lives(tmp_path):
     finetunes = {run.spec.dataset for run in plan.runs["finetune"].values()}
     assert {name.split("-")[0] for name in finetunes} == {"ucf101", "hmdb51"}
     kept = {key for key in plan.runs["finetune"] if key in again.runs["finetune"]}
-    for key, run in plan.runs["finetune"].items():  # kept: HMDB-51 from scratch, nothing else
-        scratch_hmdb = run.spec.dataset.startswith("hmdb51-") and run.spec.pretrain is None
-        assert (key in kept) == scratch_hmdb, run.spec.dataset
+    for key, run in plan.runs["finetune"].items():
+        # Kept: HMDB-51 fine-tunes that read nothing of UCF-101 (from scratch, or pretrained on
+        # Kinetics-400), nothing else.
+        pretrain = run.spec.pretrain and plan.run("pretrain", run.spec.pretrain).spec.dataset
+        no_ucf = pretrain is None or pretrain.startswith("kinetics400-")
+        assert (key in kept) == (run.spec.dataset.startswith("hmdb51-") and no_ucf), key
     assert plan.runs["pretrain"].keys() != again.runs["pretrain"].keys()  # pretrained on UCF-101
 
 
@@ -139,10 +141,10 @@ def test_real_data_over_a_synthetic_preset_is_never_labelled_synthetic(tmp_path)
     """A user's config file sets `synthetic: false` and paths over the default preset, whose labels
     say "synthetic stand-in": the tables name the real datasets."""
     config = copy.deepcopy(CONFIG)
-    for key in ("ucf101", "hmdb51"):
+    for key in ("ucf101", "hmdb51", "kinetics400"):
         config["presets"]["default"]["datasets"][key]["synthetic"] = False
     plan = Plan.from_config(_real_copies(tmp_path, config, "default"))
-    assert {d.label for d in plan.datasets()} == {"UCF-101", "HMDB-51"}
+    assert {d.label for d in plan.datasets()} == {"UCF-101", "HMDB-51", "Kinetics-400"}
     synthetic = Plan.from_config(copy.deepcopy(CONFIG))
     assert all("synthetic stand-in" in d.label for d in synthetic.datasets())
 
