@@ -108,12 +108,13 @@ def _retrieval(plan: Plan, figure: Figure, out: Path, root: Path) -> dict:
 
 def _activation(plan: Plan, figure: Figure, out: Path, root: Path) -> dict:
     runs = figure_runs(plan, figure)
-    preset = plan.study.preset
+    # The clips as each cell's features job cuts them (clip shape, frame step, crop, backbone).
+    features = [plan.run("features", entry.features).spec for entry in runs]
     test = load_subset(runs[0].dataset.index, "test")
     picks = pick_videos(test["label"].tolist(), figure.count)
     rows = test.iloc[picks].reset_index(drop=True)
-    sampling = SamplingSpec(clip=preset.clip, fixed_rate=preset.finetune.fixed_rate)
-    dataset = TestClipsDataset(rows, sampling, clips=1, crop=preset.features.crop)
+    sampling = SamplingSpec(clip=features[0].clip, fixed_rate=features[0].fixed_rate)
+    dataset = TestClipsDataset(rows, sampling, clips=1, crop=features[0].views.crop)
     clips = torch.stack([dataset[i][0][0] for i in range(len(rows))])  # N x C x T x S x S
     middle = clips[:, :, clips.shape[2] // 2].permute(0, 2, 3, 1).numpy()  # N x S x S x C
     plot, axes = plt.subplots(
@@ -126,9 +127,9 @@ def _activation(plan: Plan, figure: Figure, out: Path, root: Path) -> dict:
         _frame(axes[0, col], frame, rows.loc[col, "class_name"])
     axes[0, 0].set_ylabel("clip", fontsize=7)
     positions = None
-    for row, entry in enumerate(runs, start=1):
+    for row, (entry, spec) in enumerate(zip(runs, features, strict=True), start=1):
         encoder = root / RUNS / "pretrain" / entry.pretrain / "encoder.pt"
-        backbone = build_encoder(preset.backbone, entry.pretrain, encoder)
+        backbone = build_encoder(spec.backbone, entry.pretrain, encoder)
         maps, positions = activation_maps(backbone, clips)
         for col, frame in enumerate(middle):
             ax = axes[row, col]

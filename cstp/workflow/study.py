@@ -56,7 +56,6 @@ class Dataset:
         return SYNTH_DIR / self.synth / self.kind / "synth.json" if self.synth else None
 
 
-MEASURES = ("accuracy", "retrieval")
 RETRIEVAL_KS = (1, 5, 10, 20, 50)
 
 
