@@ -8,12 +8,14 @@ Skipped, with the reason, only where Slurm cannot be installed or started here."
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -38,14 +40,17 @@ TABLE = (
     "presets=" + json.dumps({"smoke": GPU}),
     "tables=" + json.dumps({"table5": {"rows": [ROW]}}),
 )
-# A pretraining long enough (100-250 s on one core here) to still be training when Slurm ends its
-# first job, a minute after it started (the smallest time limit Slurm has).
-EPOCHS = 1000
-LONG = (
-    "--config",
-    "preset=smoke",
-    "presets=" + json.dumps({"smoke": {**GPU, "pretrain": {"optim": {"epochs": EPOCHS}}}}),
-)
+# How long the interrupted pretraining trains, in seconds of one busy core: its first job must still
+# be training when Slurm ends it a minute after it started, and its retry when the test requeues it
+# (about 75 s of training in all here), with a margin of over two. The epochs are sized from a speed
+# check, so a faster or slower machine costs the same time (a fixed 1000 epochs took 100-250 s).
+TRAINING_SECONDS = 180
+SPEED_CHECK_EPOCHS = 40
+
+
+def _long(epochs: int) -> tuple[str, ...]:
+    smoke = {**GPU, "pretrain": {"optim": {"epochs": epochs}}}
+    return ("--config", "preset=smoke", "presets=" + json.dumps({"smoke": smoke}))
 
 
 @pytest.fixture(scope="module")
@@ -148,26 +153,58 @@ def _requeue(job: str) -> None:
     subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
 
 
+def _pretraining(work: Path, epochs: int) -> tuple[Path, Path]:
+    """The smoke preset's pretraining run of Table 5's row at `epochs` (its spec written by a dry
+    run) and the index it reads."""
+    plan = run_snakemake("-n", "results/table5.csv", *_long(epochs), cwd=work).stdout
+    run = work / "runs" / "pretrain" / re.findall(r"pretrain ([0-9a-f]{10}):", plan)[0]
+    return run, next((work / "data" / "index").glob("*ucf101*.csv"))
+
+
+def _train(work: Path, run: Path, index: Path, out: Path) -> subprocess.Popen:
+    """That pretraining in one local process, its output in `out`.log (a file, not a pipe that
+    nobody reads until the end)."""
+    with out.with_suffix(".log").open("w") as log:
+        return subprocess.Popen(
+            [*PRETRAIN, str(run / "spec.json"), "--index", str(index), "--out", str(out)],
+            cwd=work,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _epochs_per_second(history: Path) -> float:
+    """From the timestamps of a history.log's first and last epoch lines."""
+    stamps = re.findall(r"^(\S+ \S+) INFO \S+ epoch (\d+)/", history.read_text(), re.M)
+    (start, first), (end, last) = stamps[0], stamps[-1]
+    seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    return (int(last) - int(first)) / seconds
+
+
+def _epochs_for(work: Path, scratch: Path) -> int:
+    """Epochs that take TRAINING_SECONDS here: two short runs side by side, as the test runs the
+    Slurm job beside a local reference run, timed by their faster epochs per second."""
+    run, index = _pretraining(work, SPEED_CHECK_EPOCHS)
+    outs = [scratch / f"speed{n}" for n in (1, 2)]
+    for process in [_train(work, run, index, out) for out in outs]:
+        assert process.wait(timeout=300) == 0, outs[0].with_suffix(".log").read_text()[-2000:]
+    rate = max(_epochs_per_second(out / "history.log") for out in outs)
+    return max(SPEED_CHECK_EPOCHS, math.ceil(rate * TRAINING_SECONDS))
+
+
 def test_a_pretraining_out_of_time_or_requeued_resumes_and_ends_with_the_same_encoder(
     cluster_run, tmp_path
 ):
     work, _, _ = cluster_run  # data and code stamps are there: only the pretraining runs
-    plan = run_snakemake("-n", "results/table5.csv", *LONG, cwd=work).stdout
-    run = work / "runs" / "pretrain" / re.findall(r"pretrain ([0-9a-f]{10}):", plan)[0]
+    epochs = _epochs_for(work, tmp_path)
+    run, index = _pretraining(work, epochs)
     history = run / "history.log"
     # The same spec, never interrupted, trained meanwhile in one local process.
-    alone, log = tmp_path / "alone", tmp_path / "alone.log"
-    index = next((work / "data" / "index").glob("*ucf101*.csv"))
-    with log.open("w") as out:  # a file, not a pipe that nobody reads until the end
-        reference = subprocess.Popen(
-            [*PRETRAIN, str(run / "spec.json"), "--index", str(index), "--out", str(alone)],
-            cwd=work,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    alone = tmp_path / "alone"
+    reference = _train(work, run, index, alone)
     command = [sys.executable, "-m", "snakemake", "--profile", "slurm", "--verbose", *POLL]
     workflow = subprocess.Popen(
-        [*command, f"runs/pretrain/{run.name}/encoder.pt", *LONG],
+        [*command, f"runs/pretrain/{run.name}/encoder.pt", *_long(epochs)],
         cwd=work,
         env=TOOL_ENV,
         stdout=subprocess.PIPE,
@@ -215,10 +252,11 @@ def test_a_pretraining_out_of_time_or_requeued_resumes_and_ends_with_the_same_en
         assert "--gpus=1" in line and "--signal=USR1@300" in line, line
     text = history.read_text()
     resumed = [int(e) for e in re.findall(r"resuming \S+ at epoch (\d+), batch \d+", text)]
-    assert len(resumed) == 2 and 1 < resumed[0] <= resumed[1] < EPOCHS, text[-3000:]
-    assert f"epoch {EPOCHS}/{EPOCHS}" in text
-    assert reference.wait(timeout=600) == 0, log.read_text()[-2000:]
+    assert len(resumed) == 2 and 1 < resumed[0] <= resumed[1] < epochs, text[-3000:]
+    assert f"epoch {epochs}/{epochs}" in text
+    assert reference.wait(timeout=600) == 0, alone.with_suffix(".log").read_text()[-2000:]
     assert (run / "encoder.pt").read_bytes() == (alone / "encoder.pt").read_bytes()
+    print(f"pretraining of {epochs} epochs (about {TRAINING_SECONDS} s of training here)")
     print(f"Slurm job {first}: JobState={timed_out['JobState']} TimeLimit={timed_out['TimeLimit']}")
     print(next(line for line in output.splitlines() if "SLURM status is: 'TIMEOUT'" in line))
     print(f"Slurm job {second}: Restarts={requeued['Restarts']}")
