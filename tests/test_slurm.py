@@ -26,9 +26,9 @@ pytestmark = pytest.mark.slow
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 PRETRAIN = (sys.executable, "-m", "cstp", "pretrain", "--threads", "1", "--spec")
 # The shipped profile unchanged, plus the one thing a test cluster wants: the plugin's first status
-# check 8 s after a submission or an ended job instead of 40 (then 10 s more per check while nothing
+# check 5 s after a submission or an ended job instead of 40 (then 10 s more per check while nothing
 # ends): most jobs here take 10-20 s.
-POLL = ("--slurm-init-seconds-before-status-checks", "8")
+POLL = ("--slurm-init-seconds-before-status-checks", "5")
 # The training jobs ask for the node's one (fake) GPU, so the profile's --gpus request runs as on
 # a GPU cluster.
 GPU = {"resources": {"train": {"gpu": 1}}}
