@@ -1,5 +1,6 @@
 """Table 6 as the paper prints it: a cell averaged over the three official splits (per seed, then
-mean and spread over seeds), splits that add only fine-tuning, evaluation and feature jobs."""
+mean and spread over seeds), splits that add only fine-tuning, evaluation and feature jobs, and
+the other methods' rows printed from config as the paper's numbers only, with no job."""
 
 import copy
 import re
@@ -13,6 +14,8 @@ import yaml
 from conftest import run_snakemake
 
 from cstp.errors import CstpError
+from cstp.workflow.latex import to_latex
+from cstp.workflow.peers import with_peers
 from cstp.workflow.plan import Plan
 from cstp.workflow.rules import schema_error
 from cstp.workflow.tables import summarize
@@ -108,13 +111,84 @@ def test_the_dag_with_three_splits_from_the_command_line():
     assert (one["scan"], three["scan"]) == (3, 7) and one["synth"] == three["synth"] == 3
 
 
+def test_peer_rows_print_the_papers_numbers_and_create_no_job():
+    plan = Plan.from_config(config())
+    without = Plan.from_config(config(peers=[]))
+    assert plan.counts(["table6"]) == without.counts(["table6"])
+    assert {k: set(v) for k, v in plan.runs.items()} == {k: set(v) for k, v in without.runs.items()}
+    summary = summarize(plan, "table6", _measured(plan))
+    table = with_peers(plan, "table6", summary)
+    ours, peers = table[table["source"] == "regenerated"], table[table["source"] == "paper"]
+    assert list(ours["Exp."]) == [str(n) for n in range(1, 9)]
+    assert len(peers) == 21 and list(table.columns) == [*summary.columns, "source", "reference"]
+    ucf, hmdb = (plan.study.datasets[k].label for k in ("ucf101", "hmdb51"))
+    vcop = peers[(peers["Exp."] == "VCOP") & (peers["Backbone"] == "R(2+1)D")].iloc[0]
+    assert (vcop[f"{ucf}: paper"], vcop[f"{hmdb}: paper"]) == (72.4, 30.9)
+    assert vcop["Dataset"] == "UCF-101" and vcop["Freeze"] == "✗"
+    assert vcop["reference"] == "Xu et al. 2019"
+    ccl = peers.iloc[0]
+    assert (ccl["Exp."], ccl["Backbone"], ccl["Dataset"], ccl["Freeze"]) == (
+        "CCL",
+        "R3D-18",
+        "K400",
+        "✓",
+    )
+    assert peers[[f"{ucf}: ours", f"{hmdb}: ours", f"{ucf}: run"]].isna().all().all()
+    assert peers["seeds"].isna().all() and list(ours["seeds"]) == [1] * 8
+    assert "seeds\n1\n" in table[["seeds"]].head(1).to_csv(index=False)
+
+
+def test_peer_rows_in_latex_are_a_block_below_the_rule_in_the_papers_order():
+    plan = Plan.from_config(config())
+    tex = to_latex(plan, "table6", summarize(plan, "table6", _measured(plan)))
+    body = tex.split(r"\midrule")
+    assert len(body) == 3  # header | our cells | peers
+    ours, peers = body[1].strip().splitlines(), body[2].split(r"\bottomrule")[0].strip()
+    assert len(ours) == 8 and r"\mathbf" in body[1] and r"\mathbf" not in peers
+    names = [line.split(" & ")[0] for line in peers.splitlines()]
+    assert names[:5] == ["CCL", "MemDPC", "TaCo", "MFO", "Supervised"]
+    assert names[-3:] == ["MFO", "CoCLR*", "CoCLR*"] and len(names) == 21
+    assert r"VCOP & R(2+1)D & UCF-101 & $\times$ &  & $72.4$ &  & $30.9$ \\" in peers
+    assert r"CoCLR* & S3D & K400 & $\times$ &  & $87.9$ &  & $54.6$ \\" in peers
+    words = tex.split(r"\caption")[1]
+    assert "its numbers only (not run here, and not among the bold)" in words
+    assert "*CoCLR used optical flow as guidance on training." in words
+
+
+def _measured(plan: Plan) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "exp": e.cell.exp,
+            "seed": e.seed,
+            "dataset": e.dataset.key,
+            "split": e.dataset.split,
+            "finetune": 50.0 + i,
+            "probe": 20.0,
+            "pretrain_run": e.pretrain or "",
+            "finetune_run": e.finetune,
+        }
+        for i, e in enumerate(plan.tables["table6"])
+    )
+
+
+def test_peers_need_columns_a_peer_can_fill_and_an_accuracy_table():
+    bad = config()
+    bad["tables"]["table2"]["peers"] = [{"method": "X", "paper": {"ucf101": 1.0}}]
+    with pytest.raises(CstpError, match="has no value for a peer"):
+        Plan.from_config(bad, check_paths=False)
+    bad = config()
+    bad["tables"]["table7"]["peers"] = [{"method": "X", "paper": {"ucf101": 1.0}}]
+    with pytest.raises(CstpError, match="peer rows are for accuracy tables"):
+        Plan.from_config(bad, check_paths=False)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"datasets": ["kinetics400"], "splits": [1, 2], "peers": []}, "has no official splits"),
     ],
 )
-def test_bad_splits_say_which_key(change, message):
+def test_bad_splits_or_peers_say_which_key(change, message):
     with pytest.raises(CstpError, match=message):
         Plan.from_config(config(**change), check_paths=False)
 

@@ -193,6 +193,7 @@ def _list_jobs(plan, names: list[str]) -> int:
 def run_table(args: argparse.Namespace) -> int:
     from cstp.files import write_text_atomic
     from cstp.workflow import latex, pages, plots, retrieval_table, summary, tables
+    from cstp.workflow.peers import with_peers
 
     plan = load_plan(args)
     table = args.table
@@ -210,14 +211,17 @@ def run_table(args: argparse.Namespace) -> int:
         result = tables.summarize(plan, table, tables.collect(plan, table, args.runs_root))
         tex, words = latex.to_latex(plan, table, result, plan.study.latex_show), None
         section = summary.table_section(plan, table, result)
-    result.to_csv(stem.with_suffix(".csv"), index=False)
+    # The CSV and the page also hold the other methods' rows (the paper's numbers only); the
+    # plot and the rank correlations are about our cells.
+    printed = with_peers(plan, table, result)
+    printed.to_csv(stem.with_suffix(".csv"), index=False)
     write_text_atomic(stem.with_suffix(".tex"), tex)
     images = {
         "plot": kind.plot(plan, table, result, stem.with_suffix(".png")),
         "curves": pages.curves(plan, table, args.out_dir / f"{table}_curves.png", args.runs_root),
     }
-    page = pages.page(plan, table, result, tex, images, words)
+    page = pages.page(plan, table, printed, tex, images, words)
     write_text_atomic(stem.with_suffix(".html"), page)
     summary.write_summaries(section, args.out_dir, table)
-    print(result.to_string(index=False))
+    print(printed.to_string(index=False))
     return 0

@@ -16,6 +16,7 @@ from cstp.data.synth import LAYOUT
 from cstp.errors import CstpError
 from cstp.specs.base import from_dict
 from cstp.specs.study import DatasetSpec, PresetSpec
+from cstp.workflow.peers import check_peers
 
 SYNTH_DIR = Path("data/synth")
 INDEX_DIR = Path("data/index")
@@ -81,6 +82,8 @@ class Table:
     # them (per seed); None: each dataset's split in the preset. Pretraining stays on the
     # preset's split (docs/interpretations.md, T10).
     splits: tuple[int, ...] | None = None
+    # Other methods' rows as the paper prints them: its numbers only, no job (cstp.workflow.peers).
+    peers: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,7 @@ def _table(name: str, spec: dict[str, Any]) -> Table:
         ks=tuple(spec.get("ks", RETRIEVAL_KS)),
         splits=tuple(spec["splits"]) if spec.get("splits") else None,
     )
+    table = replace(table, peers=check_peers(table, spec.get("peers", [])))
     for row in table.rows:
         for key, value in row.get("paper", {}).items():
             _check_paper(table, f"tables.{name}.rows[{row['exp']}].paper.{key}", value)
