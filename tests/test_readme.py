@@ -59,6 +59,10 @@ def test_every_snakemake_command_the_docs_print_plans(command):
     if "seeds=[0,1,2]" in command:
         stats = result.stdout.split("Job stats:")[1]
         assert re.search(r"^pretrain\s+45$", stats, flags=re.M)  # 15 per seed
+    if '"splits": [1,2,3]' in command:  # Table 6 on three splits: one pretraining per cell
+        stats = result.stdout.split("Job stats:")[1]
+        assert re.search(r"^pretrain\s+7$", stats, flags=re.M)
+        assert re.search(r"^finetune\s+48$", stats, flags=re.M)
 
 
 def _printed_plan_commands() -> list[str]:

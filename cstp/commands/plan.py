@@ -35,6 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a `cstp bench step --out` file of the target machine (default: H100 anchors)",
     )
     plan.add_argument("--gpus", type=int, default=1, help="devices working in parallel (1)")
+    plan.add_argument(
+        "--splits",
+        help="average the named tables (default: all) over these official splits, e.g. 1,2,3, "
+        "as `splits:` on a table in the config does",
+    )
     plan.set_defaults(func=run_plan)
 
     table = sub.add_parser(
@@ -80,11 +85,18 @@ def load_plan(args: argparse.Namespace, check_paths: bool = True):
 def run_plan(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    plan = load_plan(args, check_paths=False)  # counting and estimating read no data
-    names = [Path(t).stem for t in args.tables] or list(plan.tables)
-    unknown = [n for n in names if n not in plan.tables]
+    from cstp.workflow.plan import Plan
+
+    config = load_config(args)
+    tables = config.get("tables", {})
+    names = [Path(t).stem for t in args.tables] or list(tables)
+    unknown = [n for n in names if n not in tables]
     if unknown:
-        raise CstpError(f"{unknown[0]}: no such table; tables: {', '.join(plan.tables)}")
+        raise CstpError(f"{unknown[0]}: no such table; tables: {', '.join(tables)}")
+    if args.splits:
+        for name in names:
+            tables[name]["splits"] = _splits(args.splits)
+    plan = Plan.from_config(config, check_paths=False)  # counting and estimating read no data
     if args.list:
         return _list_jobs(plan, names)
     if args.estimate:
@@ -96,7 +108,35 @@ def run_plan(args: argparse.Namespace) -> int:
     study = plan.study
     print(f"preset {study.preset_name}, seeds {list(study.seeds)}")
     print(pd.DataFrame(rows).T.astype("Int64").astype(object).fillna("-").to_string())
+    for name in names:
+        _print_splits(plan, name)
     return 0
+
+
+def _splits(text: str) -> list[int]:
+    try:
+        splits = [int(s) for s in text.split(",")]
+    except ValueError:
+        splits = []
+    if not splits or not set(splits) <= {1, 2, 3} or len(set(splits)) < len(splits):
+        raise CstpError(f"--splits {text}: expected official splits among 1, 2, 3, e.g. 1,2,3")
+    return splits
+
+
+def _print_splits(plan, table: str) -> None:
+    """For a table averaged over splits: which, and the jobs its later splits add."""
+    added = plan.added_by_splits(table)
+    if added is None:
+        return
+    splits = plan.study.tables[table].splits
+    jobs = ", ".join(f"{n} {kind}" for kind, n in added.items() if n and kind != "pretrain")
+    pretrain = f"{added['pretrain']} pretraining" if added["pretrain"] else "no pretraining"
+    print(
+        f"{table}: each cell the mean over splits {', '.join(map(str, splits))}; splits "
+        f"{', '.join(map(str, splits[1:]))} add {jobs or 'no'} jobs and {pretrain} (every "
+        "split starts from the encoder pretrained on the preset's split: "
+        "docs/interpretations.md, T10)"
+    )
 
 
 def _estimate(plan, names: list[str], bench: Path | None, gpus: int) -> int:
@@ -153,6 +193,7 @@ def _list_jobs(plan, names: list[str]) -> int:
 def run_table(args: argparse.Namespace) -> int:
     from cstp.files import write_text_atomic
     from cstp.workflow import latex, pages, plots, retrieval_table, summary, tables
+    from cstp.workflow.peers import with_peers
 
     plan = load_plan(args)
     table = args.table
@@ -170,14 +211,17 @@ def run_table(args: argparse.Namespace) -> int:
         result = tables.summarize(plan, table, tables.collect(plan, table, args.runs_root))
         tex, words = latex.to_latex(plan, table, result, plan.study.latex_show), None
         section = summary.table_section(plan, table, result)
-    result.to_csv(stem.with_suffix(".csv"), index=False)
+    # The CSV and the page also hold the other methods' rows (the paper's numbers only); the
+    # plot and the rank correlations are about our cells.
+    printed = with_peers(plan, table, result)
+    printed.to_csv(stem.with_suffix(".csv"), index=False)
     write_text_atomic(stem.with_suffix(".tex"), tex)
     images = {
         "plot": kind.plot(plan, table, result, stem.with_suffix(".png")),
         "curves": pages.curves(plan, table, args.out_dir / f"{table}_curves.png", args.runs_root),
     }
-    page = pages.page(plan, table, result, tex, images, words)
+    page = pages.page(plan, table, printed, tex, images, words)
     write_text_atomic(stem.with_suffix(".html"), page)
     summary.write_summaries(section, args.out_dir, table)
-    print(result.to_string(index=False))
+    print(printed.to_string(index=False))
     return 0

@@ -76,13 +76,13 @@ def _figure(name: str, spec: dict[str, Any], plan: Plan) -> Figure:
 
 
 def figure_runs(plan: Plan, figure: Figure) -> list[CellRuns]:
-    """The runs of each of the figure's cells on its dataset, for the study's first seed."""
+    """The runs of each of the figure's cells on its dataset, for the study's first seed (and
+    the first split, where the table has several)."""
     seed = plan.study.seeds[0]
-    found = {
-        e.cell.exp: e
-        for e in plan.tables[figure.table]
-        if e.seed == seed and e.dataset.key == figure.dataset
-    }
+    found: dict[str, CellRuns] = {}
+    for e in plan.tables[figure.table]:
+        if e.seed == seed and e.dataset.key == figure.dataset:
+            found.setdefault(e.cell.exp, e)
     return [found[exp] for exp in figure.exps]
 
 

@@ -11,6 +11,7 @@ from itertools import groupby
 
 import pandas as pd
 
+from cstp.workflow.peers import peer_notes, peer_value
 from cstp.workflow.plan import Plan
 from cstp.workflow.tables import CHECK, CROSS, caption
 
@@ -43,7 +44,40 @@ def to_latex(
                 (SHORT_NAMES.get(plan.study.datasets[key].kind, key), SHOWN[what], cells)
             )
     body = [" & ".join(row) + r" \\" for row in zip(*(c[2] for c in columns), strict=True)]
-    return environment(columns, body, caption(plan, table, show), table)
+    words = caption(plan, table, show)
+    if not spec.peers:
+        return environment(columns, body, words, table)
+    body += [r"\midrule", *peer_lines(plan, table, show)]
+    # The peers' names widen the first column: tighter column gaps keep the scaling slight.
+    return environment(columns, body, words + peer_caption(plan, table), table, colsep=2.0)
+
+
+def peer_lines(plan: Plan, table: str, show: tuple[str, ...]) -> list[str]:
+    """The other methods' rows, below our cells: method name, flags, the paper's numbers only
+    (the measured columns left empty)."""
+    spec = plan.study.tables[table]
+    lines = []
+    for peer in spec.peers:
+        cells = [escape(peer.get("short", peer["method"]))]
+        cells += [flag(_flag(peer_value(peer, c["show"]))) for c in spec.columns]
+        for key in spec.datasets:
+            paper = peer.get("paper", {}).get(key)
+            cells += [number(paper) if what == "paper" else "" for what in show]
+        lines.append(" & ".join(cells) + r" \\")
+    return lines
+
+
+def _flag(value):
+    return (CHECK if value else CROSS) if isinstance(value, bool) else value
+
+
+def peer_caption(plan: Plan, table: str) -> str:
+    """What the rows below the rule are, and the paper's notes on them."""
+    notes = "".join(f" {escape(n)}" for n in peer_notes(plan, table))
+    return (
+        " Below the rule: other methods as the paper prints them, its numbers only (not run"
+        f" here, and not among the bold).{notes}"
+    )
 
 
 def environment(columns, body: list[str], words: str, table: str, colsep: float = 2.5) -> str:
@@ -65,7 +99,8 @@ def environment(columns, body: list[str], words: str, table: str, colsep: float 
         r"\bottomrule",
         r"\end{tabular}}",
         r"\ifdim\wd\cstpbox>\columnwidth",
-        r"\typeout{cstp: table scaled to the column width}",
+        r"\typeout{cstp: table scaled to the column width (\the\wd\cstpbox\space to "
+        r"\the\columnwidth)}",
         r"\resizebox{\columnwidth}{!}{\usebox\cstpbox}",
         r"\else\usebox\cstpbox\fi",
         f"\\caption{{{escape_caption(words)}}}",

@@ -85,7 +85,7 @@ def page(
     """The table's HTML page; `words` is its caption (default: an accuracy table's)."""
     shown = summary.copy()
     for column in [c for c in shown.columns if c.endswith(": run")]:
-        shown[column] = [_links(v) for v in shown[column]]
+        shown[column] = [_links(v) if isinstance(v, str) else "" for v in shown[column]]
     styled = shown.style.hide(axis="index").format(precision=1, na_rep="")
     words = (words or caption(plan, table)).replace("$\\pm$", "±").replace("\\%", "%")
     parts = [

@@ -49,11 +49,11 @@ class Run:
 
 @dataclass(frozen=True)
 class CellRuns:
-    """The runs behind one cell for one seed and dataset."""
+    """The runs behind one cell for one seed, dataset and split (`dataset.split`)."""
 
     cell: Cell
     seed: int
-    dataset: Dataset
+    dataset: Dataset  # at the split its fine-tune, evaluation and features use
     pretrain: str | None
     finetune: str | None  # None in a retrieval table: frozen features only
     evaluate: str | None
@@ -68,10 +68,11 @@ class Plan:
         builder = SpecBuilder(study)
         for name, table in study.tables.items():
             self.tables[name] = [
-                self._add(builder, cell, seed, study.datasets[key])
+                self._add(builder, cell, seed, study.datasets[key].at_split(split))
                 for cell in cells(table)
                 for seed in study.seeds
                 for key in cell.datasets
+                for split in study.splits(name, key)
             ]
 
     @classmethod
@@ -88,7 +89,9 @@ class Plan:
             pretrain_id = self._register(
                 "pretrain", pretrain, builder.pretrain_dataset(cell), None, f"{name} (seed {seed})"
             )
-        where = f"{name} ({dataset.key}, seed {seed})"
+        # The split is named where the table asks for splits (the preset's split goes unsaid).
+        split = f" split {dataset.split}" if self.study.tables[cell.table].splits else ""
+        where = f"{name} ({dataset.key}{split}, seed {seed})"
         finetune_id = evaluate_id = None
         if self.study.tables[cell.table].measure == "accuracy":
             finetune = builder.finetune(cell, seed, dataset, pretrain_id)
@@ -124,8 +127,11 @@ class Plan:
         return list(dict.fromkeys(files))
 
     def datasets(self) -> list[Dataset]:
+        """Every dataset a job reads, once per split (each split has its own index)."""
         used = {
-            run.dataset.name: run.dataset for kind in self.runs.values() for run in kind.values()
+            (run.dataset.name, run.dataset.split): run.dataset
+            for kind in self.runs.values()
+            for run in kind.values()
         }
         return list(used.values())
 
@@ -155,6 +161,21 @@ class Plan:
             "finetune": len({e.finetune for e in entries if e.finetune}),
             "evaluate": len({e.evaluate for e in entries if e.evaluate}),
             "features": len({e.features for e in entries}),
+        }
+
+    def added_by_splits(self, table: str) -> dict[str, int] | None:
+        """The jobs a table's splits after its first add to what the first split needs, per
+        kind (pretraining stays on the preset's split, so none of them pretrain); None when the
+        table has one split."""
+        splits = self.study.tables[table].splits
+        if not splits or len(splits) < 2:
+            return None
+        entries = self.tables[table]
+        first = [e for e in entries if e.dataset.split == splits[0]]
+        rest = [e for e in entries if e.dataset.split != splits[0]]
+        return {
+            kind: len({getattr(e, kind) for e in rest} - {getattr(e, kind) for e in first} - {None})
+            for kind in KINDS
         }
 
     def shared(self, table: str) -> dict[str, int]:

@@ -23,11 +23,19 @@ from cstp.workflow.cells import cells
 from cstp.workflow.latex import SHORT_NAMES, environment, escape, flag, number
 from cstp.workflow.plan import RUNS, Plan
 from cstp.workflow.plots import finish
-from cstp.workflow.tables import flag_name, flag_row, mean_and_std, read_json
+from cstp.workflow.tables import (
+    flag_name,
+    flag_row,
+    mean_and_std,
+    per_seed,
+    read_json,
+    split_words,
+    splits_of,
+)
 
 
 def collect(plan: Plan, table: str, root: Path = Path(".")) -> pd.DataFrame:
-    """One row per cell, seed and dataset with its R@k (long format)."""
+    """One row per cell, seed, dataset and split with its R@k (long format)."""
     ks = plan.study.tables[table].ks
     rows = []
     for entry in plan.tables[table]:
@@ -38,6 +46,7 @@ def collect(plan: Plan, table: str, root: Path = Path(".")) -> pd.DataFrame:
             raise CstpError(f"{path}: has no R@{missing[0]}; the table asks for k in {list(ks)}")
         rows.append(
             {"exp": entry.cell.exp, "seed": entry.seed, "dataset": entry.dataset.key}
+            | {"split": entry.dataset.split}
             | {f"R@{k}": 100 * retrieval[f"R@{k}"] for k in ks}
             | {"pretrain_run": entry.pretrain or "", "features_run": entry.features}
         )
@@ -55,10 +64,11 @@ def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
             label = plan.study.datasets[key].label
             values, paper = mine[mine["dataset"] == key], cell.paper.get(key, {})
             for k in spec.ks:
-                row |= mean_and_std(values[f"R@{k}"], f"{label}: R@{k}")
+                row |= mean_and_std(per_seed(values, f"R@{k}"), f"{label}: R@{k}")
                 row[f"{label}: paper R@{k}"] = paper.get(f"R@{k}")
             row[f"{label}: features run"] = ";".join(sorted(set(values["features_run"])))
         row["seeds"] = int(mine["seed"].nunique())
+        row["splits"] = splits_of(mine)
         row["pretrain run"] = ";".join(sorted(set(mine["pretrain_run"]) - {""})) or "scratch"
         rows.append(row)
     return pd.DataFrame(rows)
@@ -88,7 +98,8 @@ def caption(plan: Plan, table: str) -> str:
         f"{preset.backbone.width:g}, {preset.clip.frames}x{preset.clip.size}x{preset.clip.size} "
         f"clips, {epochs} pretraining epoch{'s' if epochs != 1 else ''}). Recall at k (\\%) of "
         "test videos as queries against training videos, cosine similarity of frozen features "
-        f"averaged over {preset.features.clips} clips per video, {center}. Ours: {spread}; the "
+        f"averaged over {preset.features.clips} clips per video, {center}. Ours: {spread}, "
+        f"{split_words(plan, table)}; the "
         "paper's numbers below ours (paper); the best of ours per column in bold. Datasets: "
         f"{labels}.{note}"
     )

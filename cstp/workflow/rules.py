@@ -70,3 +70,14 @@ def study_file(config: dict[str, Any], root: Path = Path(".")) -> str:
     if not (root / path).exists():
         write_text_atomic(root / path, spec_json(config))
     return str(path)
+
+
+def dataset_at(plan, name: str, split: int):
+    """The plan's dataset named `name` (its identity in run specs) at `split`, for the rules
+    that index or cache it; a WorkflowError when no job reads it."""
+    for dataset in plan.datasets():
+        if dataset.name == name and dataset.split == split:
+            return dataset
+    from snakemake.exceptions import WorkflowError
+
+    raise WorkflowError(f"data/index/{name}_split{split}.csv: no job of the plan reads it")

@@ -8,7 +8,7 @@ does not exist) and raises CstpError with one line naming the key and the value.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from cstp.data.synth import LAYOUT
 from cstp.errors import CstpError
 from cstp.specs.base import from_dict
 from cstp.specs.study import DatasetSpec, PresetSpec
+from cstp.workflow.peers import check_peers
 
 SYNTH_DIR = Path("data/synth")
 INDEX_DIR = Path("data/index")
@@ -55,8 +56,13 @@ class Dataset:
     def synth_marker(self) -> Path | None:
         return SYNTH_DIR / self.synth / self.kind / "synth.json" if self.synth else None
 
+    def at_split(self, split: int) -> Dataset:
+        """The same videos under another official split (its own index, cache and run ids)."""
+        return replace(self, split=split)
+
 
 RETRIEVAL_KS = (1, 5, 10, 20, 50)
+SPLIT_KINDS = ("ucf101", "hmdb51")  # the datasets published with three official splits
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,12 @@ class Table:
     # features only (no fine-tuning job), the paper's numbers given per k.
     measure: str = "accuracy"
     ks: tuple[int, ...] = RETRIEVAL_KS
+    # The official splits its cells are fine-tuned and tested on, each cell's number the mean over
+    # them (per seed); None: each dataset's split in the preset. Pretraining stays on the
+    # preset's split (docs/interpretations.md, T10).
+    splits: tuple[int, ...] | None = None
+    # Other methods' rows as the paper prints them: its numbers only, no job (cstp.workflow.peers).
+    peers: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,11 @@ class Study:
     @property
     def pretrain_on(self) -> Dataset:
         return self.datasets[self.preset.pretrain_on]
+
+    def splits(self, table: str, key: str) -> tuple[int, ...]:
+        """The splits a table fine-tunes and tests dataset `key` on: the table's, else the
+        preset's one."""
+        return self.tables[table].splits or (self.datasets[key].split,)
 
 
 def load_study(config: dict[str, Any], check_paths: bool = True) -> Study:
@@ -112,6 +129,11 @@ def load_study(config: dict[str, Any], check_paths: bool = True) -> Study:
                 raise CstpError(
                     f"tables.{table.name}.datasets: {key!r} is not a dataset of preset "
                     f"{name!r} ({', '.join(datasets)})"
+                )
+            if table.splits and datasets[key].kind not in SPLIT_KINDS:
+                raise CstpError(
+                    f"tables.{table.name}.splits: {key!r} ({datasets[key].kind}) has no official "
+                    f"splits; only {' and '.join(SPLIT_KINDS)} do"
                 )
     rows_on = [r["pretrain_on"] for t in tables.values() for r in t.rows if "pretrain_on" in r]
     rows_on += [t.defaults["pretrain_on"] for t in tables.values() if "pretrain_on" in t.defaults]
@@ -186,7 +208,9 @@ def _table(name: str, spec: dict[str, Any]) -> Table:
         rows=tuple(spec["rows"]),
         measure=spec.get("measure", "accuracy"),
         ks=tuple(spec.get("ks", RETRIEVAL_KS)),
+        splits=tuple(spec["splits"]) if spec.get("splits") else None,
     )
+    table = replace(table, peers=check_peers(table, spec.get("peers", [])))
     for row in table.rows:
         for key, value in row.get("paper", {}).items():
             _check_paper(table, f"tables.{name}.rows[{row['exp']}].paper.{key}", value)

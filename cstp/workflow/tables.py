@@ -1,7 +1,8 @@
 """Regenerated tables: each cell's measured accuracies beside the paper's, as CSV, LaTeX and a plot.
 
 Accuracies are percentages (top-1 at video level after fine-tuning, as the paper prints; the
-linear probe on frozen features; retrieval R@1), averaged over seeds with their standard deviation.
+linear probe on frozen features; retrieval R@1), averaged over seeds with their standard deviation;
+in a table averaged over splits, each seed's number is first the mean over its splits.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ METRICS = {"finetune": "ours", "probe": "probe", "r_at_1": "R@1"}
 
 
 def collect(plan: Plan, table: str, root: Path = Path(".")) -> pd.DataFrame:
-    """One row per cell, seed and dataset with every measured number (long format)."""
+    """One row per cell, seed, dataset and split with every measured number (long format)."""
     rows = []
     for entry in plan.tables[table]:
         test = read_json(root / RUNS / "evaluate" / entry.evaluate / "metrics.json")
@@ -32,6 +33,7 @@ def collect(plan: Plan, table: str, root: Path = Path(".")) -> pd.DataFrame:
                 "exp": entry.cell.exp,
                 "seed": entry.seed,
                 "dataset": entry.dataset.key,
+                "split": entry.dataset.split,
                 "finetune": 100 * test["top1_video"],
                 "finetune_clip": 100 * test["top1_clip"],
                 "probe": 100 * probe["probe_test"],
@@ -66,15 +68,29 @@ def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
             for metric, name in METRICS.items():
                 if metric not in values:
                     continue
-                row |= mean_and_std(values[metric], f"{label}: {name}")
+                row |= mean_and_std(per_seed(values, metric), f"{label}: {name}")
             row[f"{label}: paper"] = paper
-            ours = values["finetune"].mean()
+            ours = per_seed(values, "finetune").mean()
             row[f"{label}: ours - paper"] = None if paper is None else round(ours - paper, 1)
             row[f"{label}: run"] = ";".join(sorted(set(values["finetune_run"])))
         row["seeds"] = int(mine["seed"].nunique())
+        row["splits"] = splits_of(mine)
         row["pretrain run"] = ";".join(sorted(set(mine["pretrain_run"]) - {""})) or "scratch"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def per_seed(values: pd.DataFrame, metric: str) -> pd.Series:
+    """One number per seed: the mean over the splits it was run on (the number itself when
+    there is one split), so the spread over seeds is not mistaken for a spread over splits."""
+    return values.groupby("seed")[metric].mean()
+
+
+def splits_of(values: pd.DataFrame) -> str:
+    """The splits behind a cell's numbers, e.g. '1' or '1;2;3'."""
+    if "split" not in values:
+        return ""
+    return ";".join(str(s) for s in sorted(set(values["split"])))
 
 
 def mean_and_std(numbers: pd.Series, name: str) -> dict[str, float | None]:
@@ -137,5 +153,18 @@ def caption(plan: Plan, table: str, show=("ours", "paper", "probe", "R@1")) -> s
     shown = "; ".join(SHOWN_WORDS[s] for s in show)
     return (
         f"{spec.title} (regenerated: preset {study.preset_name}, {budget}). {shown[0].upper()}"
-        f"{shown[1:]}. Ours: {spread}; the best per column in bold. Datasets: {labels}.{note}"
+        f"{shown[1:]}. Ours: {spread}, {split_words(plan, table)}; the best per column in bold. "
+        f"Datasets: {labels}.{note}"
     )
+
+
+def split_words(plan: Plan, table: str) -> str:
+    """Which official splits a table's numbers are on, in words."""
+    spec, study = plan.study.tables[table], plan.study
+    if spec.splits and len(spec.splits) > 1:
+        *first, last = map(str, spec.splits)
+        return f"each the mean over splits {', '.join(first)} and {last}"
+    splits = sorted({entry.dataset.split for entry in plan.tables[table]})
+    if not splits:  # a table without cells
+        splits = sorted({study.datasets[k].split for k in spec.datasets})
+    return f"split{'s' if len(splits) > 1 else ''} {', '.join(map(str, splits))}"

@@ -9,7 +9,13 @@ from cstp.workflow.code import fingerprint
 from cstp.workflow.figures import figure_inputs as figure_files, load_figures
 from cstp.workflow.plan import Plan
 from cstp.workflow.resources import local_gpus
-from cstp.workflow.rules import Untracked, schema_error, study_file, typed_overrides
+from cstp.workflow.rules import (
+    Untracked,
+    dataset_at,
+    schema_error,
+    study_file,
+    typed_overrides,
+)
 
 update_config(config, typed_overrides(workflow.config_settings.config))
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -85,7 +91,7 @@ def figure_inputs(wildcards):
 
 
 def dataset_of(wildcards):
-    return next(d for d in PLAN.datasets() if d.name == wildcards.dataset)
+    return dataset_at(PLAN, wildcards.dataset, int(wildcards.split))
 
 
 def synth_marker(wildcards):
