@@ -76,3 +76,14 @@ def test_the_summary_gives_mean_std_paper_and_difference_per_cell():
     assert len(summary.loc["both", f"{label}: run"].split(";")) == 2  # one fine-tune per seed
     assert set(summary["seeds"]) == {2}
     assert list(summary["Overlap Rate Prediction: Spatial"]) == ["✗", "✓", "✗", "✓"]
+
+
+def test_a_plot_tick_names_the_values_a_cell_has_and_skips_the_ones_it_has_not():
+    from cstp.workflow.plots import _tick
+
+    columns = [{"group": "", "name": "Backbone"}, {"group": "", "name": "Dataset"}]
+    columns += [{"group": "", "name": "Freeze"}]
+    scratch = pd.Series({"Exp.": "2", "Backbone": "R(2+1)D-10", "Dataset": "-", "Freeze": "✗"})
+    frozen = pd.Series({"Exp.": "1", "Backbone": "R3D-18", "Dataset": "K400", "Freeze": "✓"})
+    assert _tick(scratch, columns) == "2: R(2+1)D-10"
+    assert _tick(frozen, columns) == "1: R3D-18+K400+Freeze"

@@ -72,7 +72,7 @@ def _tick(row: pd.Series, columns) -> str:
         value = row[flag_name(column)]
         if value == CHECK:
             parts.append(column["name"].replace(" Rate", "").rstrip("."))
-        elif value != CROSS:  # a value, e.g. a number of candidates
+        elif value not in (CROSS, "-"):  # a value (a number of candidates, a dataset); "-": none
             parts.append(str(value))
     return f"{row['Exp.']}: {'+'.join(parts) or 'none'}"
 
