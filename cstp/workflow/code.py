@@ -10,9 +10,15 @@ real change to a module re-runs the jobs that import it, and nothing else.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
+import json
+import os
+import sys
 from pathlib import Path
+
+from cstp.files import WriteError, write_text_atomic
 
 PACKAGE = "cstp"
 ROOT = Path(__file__).resolve().parents[1]  # the installed cstp/ folder
@@ -30,6 +36,8 @@ ENTRIES = {
 }
 # Bookkeeping that changes no output: the fingerprinting itself.
 IGNORED = {"cstp.workflow.code"}
+# Bump when what _parse keeps changes, so that older cache entries are not read.
+CACHE_FORMAT = 1
 
 
 def module_file(name: str, root: Path = ROOT) -> Path | None:
@@ -44,9 +52,10 @@ def module_file(name: str, root: Path = ROOT) -> Path | None:
     return None
 
 
-def _imported(name: str, tree: ast.AST, root: Path) -> set[str]:
-    """The cstp modules (and their packages) that module `name` imports anywhere in `tree`."""
-    package = name if module_file(name, root).name == "__init__.py" else name.rpartition(".")[0]
+def _mentioned(name: str, is_package: bool, tree: ast.AST) -> list[str]:
+    """Every module name that module `name`'s import statements mention anywhere in `tree`
+    (relative imports resolved), whether or not it is a cstp module."""
+    package = name if is_package else name.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -58,14 +67,29 @@ def _imported(name: str, tree: ast.AST, root: Path) -> set[str]:
                 base = ".".join([*anchor, base] if base else anchor)
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
+    return sorted(found)
+
+
+def _cstp_modules(mentioned: list[str], root: Path, files: dict | None = None) -> set[str]:
+    """The cstp modules among `mentioned`, with the packages they are imported with (`files`:
+    module_file's answers so far, by name)."""
+    files = {} if files is None else files
     modules = set()
-    for module in found:
+    for module in mentioned:
         parts = module.split(".")
         for i in range(1, len(parts) + 1):  # a module's packages are imported with it
             prefix = ".".join(parts[:i])
-            if module_file(prefix, root) is not None:
+            if prefix not in files:
+                files[prefix] = module_file(prefix, root)
+            if files[prefix] is not None:
                 modules.add(prefix)
     return modules
+
+
+def _imported(name: str, tree: ast.AST, root: Path) -> set[str]:
+    """The cstp modules (and their packages) that module `name` imports anywhere in `tree`."""
+    is_package = module_file(name, root).name == "__init__.py"
+    return _cstp_modules(_mentioned(name, is_package, tree), root)
 
 
 def strip_docstrings(tree: ast.AST) -> ast.AST:
@@ -78,15 +102,58 @@ def strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
-@functools.cache
-def _module(path: str, _mtime: int, name: str, root: str) -> tuple[frozenset[str], str]:
-    """(the cstp modules it imports, its source hash), parsed once per file version: the
-    workflow fingerprints seven kinds of job over mostly the same modules at every start."""
-    tree = ast.parse(Path(path).read_text(), filename=path)
-    imports = frozenset(_imported(name, tree, Path(root))) if name else frozenset()
+def _parse(path: Path, name: str) -> tuple[list[str], str]:
+    """(the module names its imports mention, the hash of its syntax tree without docstrings)."""
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    mentioned = _mentioned(name, path.name == "__init__.py", tree)
     strip_docstrings(tree)
     digest = hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()[:16]
-    return imports, digest
+    return mentioned, digest
+
+
+def cache_file() -> Path:
+    """Where parsed modules are kept between processes: $XDG_CACHE_HOME/cstp (~/.cache/cstp)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cstp" / f"code-py{sys.version_info[0]}{sys.version_info[1]}.json"
+
+
+@functools.cache
+def _stored() -> dict[str, list]:
+    try:
+        stored = json.loads(cache_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
+_unsaved: set[str] = set()
+KEPT = 2000  # the newest parsed file versions the cache keeps
+
+
+def _save() -> None:
+    if _unsaved:
+        stored = _stored()
+        for key in list(stored)[: max(0, len(stored) - KEPT)]:
+            del stored[key]
+        with contextlib.suppress(OSError, WriteError):
+            write_text_atomic(cache_file(), json.dumps(stored), "code cache")
+        _unsaved.clear()
+
+
+def _module(path: Path, name: str) -> tuple[list[str], str]:
+    """_parse(path, name), kept by the content of the file and the module's name: every
+    snakemake start and every job fingerprints mostly the same modules (a parse of all of them
+    is about half a second here), so a file is parsed once per version on a machine. An
+    unreadable or unwritable cache costs only the parse."""
+    content = path.read_bytes()
+    key = f"{CACHE_FORMAT} {name} {hashlib.sha256(content).hexdigest()}"
+    stored = _stored()
+    entry = stored.get(key)
+    if not (isinstance(entry, list) and len(entry) == 2):
+        stored[key] = list(_parse(path, name))
+        _unsaved.add(key)
+    mentioned, digest = stored[key]
+    return mentioned, digest
 
 
 def closure(kind: str, root: Path = ROOT) -> dict[str, Path]:
@@ -96,6 +163,7 @@ def closure(kind: str, root: Path = ROOT) -> dict[str, Path]:
     entry = ENTRIES[kind].split(".")
     todo = ["cstp.cli", *(".".join(entry[:i]) for i in range(1, len(entry) + 1))]
     seen: dict[str, Path] = {}
+    files: dict[str, Path | None] = {}
     while todo:
         name = todo.pop()
         if name in seen or name in IGNORED:
@@ -104,17 +172,15 @@ def closure(kind: str, root: Path = ROOT) -> dict[str, Path]:
         if path is None:
             continue
         seen[name] = path
-        imports, _ = _module(str(path), path.stat().st_mtime_ns, name, str(root))
-        todo.extend(imports - set(seen))
+        mentioned, _ = _module(path, name)
+        todo.extend(_cstp_modules(mentioned, root, files) - set(seen))
+    _save()
     return dict(sorted(seen.items()))
 
 
 def fingerprint(kind: str, root: Path = ROOT) -> dict:
     """{"kind", "digest", "modules": {module: hash}} of the code a job of `kind` runs."""
-    modules = {
-        name: _module(str(path), path.stat().st_mtime_ns, name, str(root))[1]
-        for name, path in closure(kind, root).items()
-    }
+    modules = {name: _module(path, name)[1] for name, path in closure(kind, root).items()}
     text = "\n".join(f"{name} {digest}" for name, digest in modules.items())
     return {
         "kind": kind,
