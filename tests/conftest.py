@@ -309,3 +309,25 @@ def smoke_run(tmp_path_factory) -> Path:
     work = workflow_copy(tmp_path_factory.mktemp("workflow"))
     run_snakemake("--cores", "2", "results/table5.csv", "--config", "preset=smoke", cwd=work)
     return work
+
+
+# pytest-xdist (`-n`, `--dist loadgroup`): the tests that share the session's smoke run go to one
+# worker, the Slurm tests (their own cluster and runs) to one worker, and these two long groups
+# are handed out first, so that everything else fills the other worker around them.
+GROUPS = ("slurm", "smoke")
+
+
+def _group(item: pytest.Item) -> str | None:
+    if item.path.name == "test_slurm.py":
+        return "slurm"
+    return "smoke" if "smoke_run" in getattr(item, "fixturenames", ()) else None
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        group = _group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: GROUPS.index(_group(item)) if _group(item) else len(GROUPS))
