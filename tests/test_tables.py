@@ -1,6 +1,7 @@
 """A table as the paper prints it: the flags each cell shows, and the summary of measured runs
 (mean and standard deviation over seeds, the paper's number and the difference)."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,8 @@ import yaml
 from cstp.errors import CstpError
 from cstp.workflow.cells import cells
 from cstp.workflow.plan import Plan
-from cstp.workflow.tables import summarize
+from cstp.workflow.summary import pretext_lines
+from cstp.workflow.tables import collect, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -87,3 +89,42 @@ def test_a_plot_tick_names_the_values_a_cell_has_and_skips_the_ones_it_has_not()
     frozen = pd.Series({"Exp.": "1", "Backbone": "R3D-18", "Dataset": "K400", "Freeze": "✓"})
     assert _tick(scratch, columns) == "2: R(2+1)D-10"
     assert _tick(frozen, columns) == "1: R3D-18+K400+Freeze"
+
+
+def _write(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def test_each_pretrained_cell_shows_its_pretext_heads_against_the_commonest_label(tmp_path):
+    plan = Plan.from_config({**CONFIG, "preset": "smoke", "seeds": [0, 1]})
+    table = "table5"  # baseline (scratch), spatial, temporal, both: STOR heads only
+    for entry in plan.tables[table]:
+        runs = tmp_path / "runs"
+        _write(
+            runs / "evaluate" / entry.evaluate / "metrics.json",
+            {"top1_video": 0.5, "top1_clip": 0.4},
+        )
+        _write(runs / "features" / entry.features / "probe.json", {"probe_test": 0.3})
+        _write(runs / "features" / entry.features / "retrieval.json", {"R@1": 0.2})
+        if entry.pretrain:
+            heads = {"spatial": ["stor_spatial"], "temporal": ["stor_temporal"]}
+            tasks = heads.get(entry.cell.exp, ["stor_spatial", "stor_temporal"])
+            final = {f"acc_{task}": 0.4 + 0.2 * entry.seed for task in tasks}
+            labels = {task: {"0": 30, "1": 10, "2": 10} for task in tasks}  # commonest: 60 %
+            _write(
+                runs / "pretrain" / entry.pretrain / "metrics.json",
+                {"final": final, "labels": labels},
+            )
+    summary = summarize(plan, table, collect(plan, table, tmp_path)).set_index("Exp.")
+    assert summary.loc["both", "pretext: STOR spatial"] == 50.0  # seeds 40 and 60
+    assert summary.loc["both", "pretext: STOR temporal chance"] == 60.0
+    assert summary.loc["spatial", "pretext: STOR spatial"] == 50.0
+    assert pd.isna(summary.loc["spatial", "pretext: STOR temporal"])
+    assert pd.isna(summary.loc["baseline", "pretext: STOR spatial"])
+    assert "pretext: PB rate" not in summary  # no cell of table 5 predicts it
+    lines = pretext_lines(summary.reset_index())
+    assert "| Exp. | STOR spatial | STOR temporal |" in lines
+    assert "| both | 50.0 (60.0) | 50.0 (60.0) |" in lines
+    assert "| spatial | 50.0 (60.0) | - |" in lines
+    assert not [line for line in lines if line.startswith("| baseline")]

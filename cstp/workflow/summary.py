@@ -71,8 +71,38 @@ def table_section(plan: Plan, table: str, summary: pd.DataFrame) -> str:
         "Agreeing with the paper's ordering is a finding, not a target: on synthetic stand-ins the",
         "datasets are not the paper's. Within noise: |mean - best| <= 2 x the larger std.",
         "",
+        *pretext_lines(summary),
     ]
     return "\n".join(lines)
+
+
+def pretext_lines(summary: pd.DataFrame) -> list[str]:
+    """The pretext heads of each pretrained cell at the end of pretraining, against the share of
+    the commonest label (nothing when the table has no pretext task)."""
+    tasks = [
+        c.removeprefix("pretext: ")
+        for c in summary.columns
+        if c.startswith("pretext: ") and not c.endswith(" chance")
+    ]
+    if not tasks:
+        return []
+    lines = [
+        "Pretext heads at the end of pretraining: training accuracy in percent (mean over seeds),",
+        "the commonest label's share in brackets (a head there has learnt nothing).",
+        "",
+        "| Exp. | " + " | ".join(tasks) + " |",
+        "|---|" + "---|" * len(tasks),
+    ]
+    for _, row in summary.iterrows():
+        cells = [
+            "-"
+            if pd.isna(row[f"pretext: {task}"])
+            else f"{row[f'pretext: {task}']:.1f} ({row[f'pretext: {task} chance']:.1f})"
+            for task in tasks
+        ]
+        if any(cell != "-" for cell in cells):
+            lines.append(f"| {row['Exp.']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def write_summaries(section: str, out_dir: Path, table: str) -> None:

@@ -19,6 +19,15 @@ CHECK, CROSS = "✓", "✗"
 # Measured columns of a table, per dataset: video-level top-1 after fine-tuning ("ours"), the
 # linear probe on frozen features, and retrieval recall at 1 (test queries, train gallery).
 METRICS = {"finetune": "ours", "probe": "probe", "r_at_1": "R@1"}
+# The pretext heads of a pretraining run, by the name its metrics use and the column's name: the
+# training accuracy of its last epoch beside the share of the commonest label (what always
+# guessing that label scores: a head there has learnt nothing).
+PRETEXT = {
+    "playback_rate": "PB rate",
+    "rotation": "rotation",
+    "stor_spatial": "STOR spatial",
+    "stor_temporal": "STOR temporal",
+}
 
 
 def collect(plan: Plan, table: str, root: Path = Path(".")) -> pd.DataFrame:
@@ -40,9 +49,27 @@ def collect(plan: Plan, table: str, root: Path = Path(".")) -> pd.DataFrame:
                 "r_at_1": 100 * retrieval["R@1"],
                 "pretrain_run": entry.pretrain or "",
                 "finetune_run": entry.finetune,
+                **pretext_accuracies(root, entry.pretrain),
             }
         )
     return pd.DataFrame(rows)
+
+
+def pretext_accuracies(root: Path, pretrain: str | None) -> dict[str, float]:
+    """A pretraining run's final pretext accuracies and their commonest-label shares, in percent
+    ({} without pretraining; a task the run does not learn is left out)."""
+    if not pretrain:
+        return {}
+    metrics = read_json(root / RUNS / "pretrain" / pretrain / "metrics.json")
+    final, labels = metrics.get("final", {}), metrics.get("labels", {})
+    found = {}
+    for task in PRETEXT:
+        if f"acc_{task}" in final:
+            found[f"pretext_{task}"] = 100 * final[f"acc_{task}"]
+            counts = [int(n) for n in labels.get(task, {}).values()]
+            if counts and sum(counts):
+                found[f"chance_{task}"] = 100 * max(counts) / sum(counts)
+    return found
 
 
 def read_json(path: Path) -> dict:
@@ -73,11 +100,25 @@ def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
             ours = per_seed(values, "finetune").mean()
             row[f"{label}: ours - paper"] = None if paper is None else round(ours - paper, 1)
             row[f"{label}: run"] = ";".join(sorted(set(values["finetune_run"])))
+        row |= pretext_columns(mine, measured)
         row["seeds"] = int(mine["seed"].nunique())
         row["splits"] = splits_of(mine)
         row["pretrain run"] = ";".join(sorted(set(mine["pretrain_run"]) - {""})) or "scratch"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def pretext_columns(mine: pd.DataFrame, measured: pd.DataFrame) -> dict[str, float | None]:
+    """`pretext: <task>` (mean over seeds) and `pretext: <task> chance` for every pretext task
+    of the table; empty for a cell without that head."""
+    columns: dict[str, float | None] = {}
+    for task, name in PRETEXT.items():
+        if f"pretext_{task}" not in measured or measured[f"pretext_{task}"].isna().all():
+            continue
+        for key, label in ((f"pretext_{task}", name), (f"chance_{task}", f"{name} chance")):
+            values = per_seed(mine, key).dropna() if key in mine else pd.Series(dtype=float)
+            columns[f"pretext: {label}"] = round(values.mean(), 1) if len(values) else None
+    return columns
 
 
 def per_seed(values: pd.DataFrame, metric: str) -> pd.Series:
