@@ -13,7 +13,7 @@ from cstp.engine.finetune import finetune, split_validation, video_group
 from cstp.engine.pretrain import pretrain
 from cstp.engine.probe import linear_probe, retrieval_recall, retrieve
 from cstp.engine.runtime import Runtime
-from cstp.engine.trainer import Interrupted, NonFiniteLoss, learning_rate
+from cstp.engine.trainer import Interrupted, NonFiniteLoss, learning_rate, make_optimizer
 from cstp.errors import CstpError
 from cstp.specs.base import from_dict, spec_hash
 from cstp.specs.measure import EvalClips, EvaluateSpec, FeatureSpec, RetrievalSpec
@@ -127,8 +127,11 @@ def _weights(path):
     return torch.load(path, weights_only=False)["state_dict"]
 
 
-def test_a_killed_and_resumed_pretraining_ends_bit_for_bit_equal(synth_index, tmp_path):
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_a_killed_and_resumed_pretraining_ends_bit_for_bit_equal(synth_index, tmp_path, optimizer):
     spec = pretrain_spec("moco", epochs=3)
+    optim = {**_plain(spec.optim), "optimizer": optimizer}
+    spec = from_dict(PretrainSpec, {**_plain(spec), "optim": optim})
     whole = pretrain(spec, synth_index, tmp_path / "whole", CPU)
     with pytest.raises(Interrupted):
         pretrain(spec, synth_index, tmp_path / "killed", CPU, hooks=(_kill_at(3),))
@@ -302,3 +305,14 @@ def test_the_classes_come_from_the_whole_index_not_the_training_labels(synth_ind
     index.to_csv(damaged, index=False)
     spec = finetune_spec(None, epochs=1, selection="last", val_fraction=0.0)
     assert finetune(spec, damaged, tmp_path / "ft", None, CPU)["classes"] == last + 1
+
+
+@pytest.mark.parametrize(("name", "kind"), [("sgd", torch.optim.SGD), ("adamw", torch.optim.AdamW)])
+def test_the_spec_names_the_optimiser_and_1d_parameters_get_no_weight_decay(name, kind):
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    optimizer = make_optimizer(model, OptimSpec(optimizer=name, weight_decay=0.01))
+    assert type(optimizer) is kind
+    decays = {
+        p.ndim: group["weight_decay"] for group in optimizer.param_groups for p in group["params"]
+    }
+    assert decays == {2: 0.01, 1: 0.0}

@@ -17,7 +17,7 @@ from cstp import distributed as dist
 from cstp.engine import checkpoint
 from cstp.engine.encoder import build_encoder, predict, to_input
 from cstp.engine.runtime import Runtime, autocast, configure, prepare_model, seed_everything
-from cstp.engine.trainer import Trainer, epoch_loader, sgd
+from cstp.engine.trainer import Trainer, epoch_loader, make_optimizer
 from cstp.models.heads import Classifier
 from cstp.sampling.datasets import ClipDataset, TestClipsDataset, class_count, load_subset
 from cstp.specs.base import spec_hash, to_dict
@@ -105,7 +105,7 @@ def finetune(
         return loss, {"loss": float(loss.detach()), "acc_train": accuracy}, len(clips)
 
     started = time.time()
-    optimizer = sgd(model, spec.optim)
+    optimizer = make_optimizer(model, spec.optim)
     validate = val.after_epoch if len(val_rows) else None
     args = (run_dir, trained, optimizer, spec.optim, loader, batches, step)
     rows_out = Trainer(*args, end_epoch=validate, hooks=hooks).fit()

@@ -13,7 +13,7 @@ from cstp import distributed as dist
 from cstp.engine import checkpoint
 from cstp.engine.encoder import save_encoder, to_input
 from cstp.engine.runtime import Runtime, autocast, configure, prepare_model, seed_everything
-from cstp.engine.trainer import Trainer, epoch_loader, sgd
+from cstp.engine.trainer import Trainer, epoch_loader, make_optimizer
 from cstp.errors import CstpError
 from cstp.models.backbones import build_backbone
 from cstp.models.contrastive import ContrastiveScheme, build_scheme
@@ -49,7 +49,7 @@ def pretrain(
     if spec.sync_batchnorm and dist.is_distributed():
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = prepare_model(model, device, runtime)
-    optimizer = sgd(model, spec.optim)
+    optimizer = make_optimizer(model, spec.optim)
     trained = torch.nn.parallel.DistributedDataParallel(model) if dist.is_distributed() else model
 
     def step(batch):

@@ -26,7 +26,7 @@ from cstp.bench import cpu_name
 from cstp.engine.encoder import to_input
 from cstp.engine.pretrain import build_model
 from cstp.engine.runtime import Runtime, autocast, configure, prepare_model
-from cstp.engine.trainer import epoch_loader, sgd
+from cstp.engine.trainer import epoch_loader, make_optimizer
 from cstp.sampling.datasets import PairDataset, load_subset
 from cstp.specs.sampling import PRETEXTS
 from cstp.specs.train import PretrainSpec
@@ -95,7 +95,7 @@ def backbone_step(spec: PretrainSpec, runtime: Runtime, device: torch.device):
     backbone = build_backbone(spec.backbone.name, spec.backbone.width)
     model = torch.nn.Sequential(backbone, torch.nn.Linear(backbone.out_dim, 10))
     model = prepare_model(_Wrapped(model), device, runtime)
-    optimizer = sgd(model, spec.optim)
+    optimizer = make_optimizer(model, spec.optim)
     clips, _ = random_batch(spec, {}, device)
     clips = clips.flatten(0, 1)  # the 2N clips of N pairs, as one batch
     target = torch.randint(0, 10, (len(clips),), device=device)
@@ -127,7 +127,7 @@ def joint_step(spec: PretrainSpec, runtime: Runtime, device: torch.device):
     torch.manual_seed(spec.seed)
     model, scheme, classes = build_model(spec)
     model = prepare_model(model, device, runtime)
-    optimizer = sgd(model, spec.optim)
+    optimizer = make_optimizer(model, spec.optim)
 
     def train(batch):
         clips, labels = batch

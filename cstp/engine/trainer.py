@@ -57,8 +57,9 @@ def learning_rate(spec: OptimSpec, step: int, steps_per_epoch: int) -> float:
     return spec.min_lr + (spec.lr - spec.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def sgd(model: nn.Module, spec: OptimSpec) -> torch.optim.Optimizer:
-    """SGD over trainable parameters; no weight decay on biases and normalisation weights."""
+def make_optimizer(model: nn.Module, spec: OptimSpec) -> torch.optim.Optimizer:
+    """The spec's optimiser over trainable parameters; no weight decay on biases and
+    normalisation weights."""
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
@@ -69,6 +70,8 @@ def sgd(model: nn.Module, spec: OptimSpec) -> torch.optim.Optimizer:
     ]
     # One fused kernel per step on CUDA (the foreach loop on CPU, where runs stay exact).
     fused = bool(decay or no_decay) and all(p.is_cuda for p in decay + no_decay)
+    if spec.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=spec.lr, fused=fused or None)
     return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum, fused=fused or None)
 
 

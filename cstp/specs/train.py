@@ -17,16 +17,23 @@ BACKBONES = ("c3d", "r2plus1d_10", "r2plus1d_18", "r3d_18", "s3d_g")  # cstp.mod
 
 @dataclass(frozen=True)
 class OptimSpec:
-    """SGD with linear warm-up then cosine decay (the official pretraining recipe by default)."""
+    """SGD (or AdamW) with linear warm-up then cosine decay (the official pretraining recipe by
+    default)."""
 
+    optimizer: str = field(
+        "sgd",
+        "sgd (the paper's and the official code's) or adamw (decoupled weight decay, Adam's "
+        "default betas; a small network on a CPU budget: docs/synthetic-world.md)",
+        choices=("sgd", "adamw"),
+    )
     epochs: int = field(300, "passes over the training videos")
     batch_size: int = field(60, "global batch size (split over processes)")
     lr: float = field(0.03, "peak learning rate")
     min_lr: float = field(1e-5, "learning rate at the start of warm-up and at the end")
     warmup_epochs: float = field(150.0, "linear warm-up length (official: half the epochs)")
     schedule: str = field("cosine", "after warm-up", choices=("cosine", "constant"))
-    momentum: float = field(0.9, "SGD momentum")
-    weight_decay: float = field(5e-4, "SGD weight decay")
+    momentum: float = field(0.9, "SGD momentum (not used by adamw)")
+    weight_decay: float = field(5e-4, "weight decay (adamw: decoupled, times the learning rate)")
     grad_clip: float | None = field(18.0, "max gradient norm (official: 18); null: off")
 
 
