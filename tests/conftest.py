@@ -323,6 +323,7 @@ def _group(item: pytest.Item) -> str | None:
     return "smoke" if "smoke_run" in getattr(item, "fixturenames", ()) else None
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups off the markers
 def pytest_collection_modifyitems(config, items):
     if not config.pluginmanager.hasplugin("xdist"):
         return
