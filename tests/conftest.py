@@ -4,6 +4,7 @@ UCF-101, HMDB-51 and Kinetics-400 laid out as published, quirks included."""
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import struct
@@ -311,24 +312,51 @@ def smoke_run(tmp_path_factory) -> Path:
     return work
 
 
-# pytest-xdist (`-n`, `--dist loadgroup`): the tests that share the session's smoke run go to one
-# worker, the Slurm tests (their own cluster and runs) to one worker, and these two long groups
-# are handed out first, so that everything else fills the other worker around them.
+# pytest-xdist (`-n auto --dist loadgroup`): the Slurm tests (their own cluster and runs) go to one
+# worker as one unit, the tests that share the session's smoke run to one worker as another, and
+# both units are handed out first, so that everything else fills the other worker around them.
+# The units come from our own scheduler, not from xdist_group marks: with pytest 9.2, xdist 3.8's
+# loadgroup no longer sees the marks (it rewrites a node id field pytest stopped reading;
+# pytest-dev/pytest-xdist#1386).
 GROUPS = ("slurm", "smoke")
 
 
-def _group(item: pytest.Item) -> str | None:
-    if item.path.name == "test_slurm.py":
+def _smoke_tests() -> frozenset[str]:
+    """'tests/<file>::<function>' of every test that takes the session's smoke run."""
+    found = set()
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        for node in ast.parse(path.read_text()).body:
+            test = isinstance(node, ast.FunctionDef) and node.name.startswith("test")
+            if test and "smoke_run" in {arg.arg for arg in node.args.args}:
+                found.add(f"{path.parent.name}/{path.name}::{node.name}")
+    return frozenset(found)
+
+
+SMOKE_TESTS = _smoke_tests()
+
+
+def unit_of(nodeid: str) -> str | None:
+    """The unit a test runs in (None: on its own)."""
+    path, _, name = nodeid.partition("::")
+    if Path(path).name == "test_slurm.py":
         return "slurm"
-    return "smoke" if "smoke_run" in getattr(item, "fixturenames", ()) else None
+    return "smoke" if f"{path}::{name.split('[')[0]}" in SMOKE_TESTS else None
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups off the markers
 def pytest_collection_modifyitems(config, items):
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        group = _group(item)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: GROUPS.index(_group(item)) if _group(item) else len(GROUPS))
+    """Groups first, in the order of GROUPS, so the scheduler hands them out first."""
+    if config.pluginmanager.hasplugin("xdist"):
+        rank = {group: i for i, group in enumerate(GROUPS)}
+        items.sort(key=lambda item: rank.get(unit_of(item.nodeid), len(GROUPS)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Groups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of(nodeid) or nodeid
+
+    return Groups(config, log)
