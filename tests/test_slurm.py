@@ -34,12 +34,8 @@ POLL = ("--slurm-init-seconds-before-status-checks", "5")
 GPU = {"resources": {"train": {"gpu": 1}}}
 # One pretrained row of Table 5: a pretrain -> finetune and features -> evaluate -> table chain.
 ROW = {"exp": "spatial", "pretext": ["stor_spatial"], "paper": {"ucf101": 67.8}}
-TABLE = (
-    "--config",
-    "preset=smoke",
-    "presets=" + json.dumps({"smoke": GPU}),
-    "tables=" + json.dumps({"table5": {"rows": [ROW]}}),
-)
+ONE_ROW = "tables=" + json.dumps({"table5": {"rows": [ROW]}})
+TABLE = ("--config", "preset=smoke", "presets=" + json.dumps({"smoke": GPU}), ONE_ROW)
 # How long the interrupted pretraining trains, in seconds of one busy core: its first job must still
 # be training when Slurm ends it a minute after it started, and its retry when the test requeues it
 # (about 75 s of training in all here), with a margin of over two. The epochs are sized from a speed
@@ -82,7 +78,7 @@ def local_run(tmp_path_factory):
     run must equal. Its own, not the session's smoke run, so that these tests run on their own
     pytest-xdist worker beside the others."""
     work = workflow_copy(tmp_path_factory.mktemp("local"))
-    local = ("--config", "preset=smoke", "tables=" + json.dumps({"table5": {"rows": [ROW]}}))
+    local = ("--config", "preset=smoke", ONE_ROW)
     run_snakemake("--cores", "2", "results/table5.csv", *local, cwd=work)
     return work
 

@@ -156,13 +156,13 @@ def _module(path: Path, name: str) -> tuple[list[str], str]:
     return mentioned, digest
 
 
-def closure(kind: str, root: Path = ROOT) -> dict[str, Path]:
-    """Every cstp module a job of `kind` runs, by name."""
+def _walk(kind: str, root: Path) -> dict[str, tuple[Path, str]]:
+    """Every cstp module a job of `kind` runs, by name: (its file, its source hash)."""
     if kind not in ENTRIES:
         raise KeyError(f"{kind!r} is not a kind of job ({', '.join(ENTRIES)})")
     entry = ENTRIES[kind].split(".")
     todo = ["cstp.cli", *(".".join(entry[:i]) for i in range(1, len(entry) + 1))]
-    seen: dict[str, Path] = {}
+    seen: dict[str, tuple[Path, str]] = {}
     files: dict[str, Path | None] = {}
     while todo:
         name = todo.pop()
@@ -171,16 +171,21 @@ def closure(kind: str, root: Path = ROOT) -> dict[str, Path]:
         path = module_file(name, root)
         if path is None:
             continue
-        seen[name] = path
-        mentioned, _ = _module(path, name)
+        mentioned, digest = _module(path, name)
+        seen[name] = (path, digest)
         todo.extend(_cstp_modules(mentioned, root, files) - set(seen))
     _save()
     return dict(sorted(seen.items()))
 
 
+def closure(kind: str, root: Path = ROOT) -> dict[str, Path]:
+    """Every cstp module a job of `kind` runs, by name."""
+    return {name: path for name, (path, _) in _walk(kind, root).items()}
+
+
 def fingerprint(kind: str, root: Path = ROOT) -> dict:
     """{"kind", "digest", "modules": {module: hash}} of the code a job of `kind` runs."""
-    modules = {name: _module(path, name)[1] for name, path in closure(kind, root).items()}
+    modules = {name: digest for name, (_, digest) in _walk(kind, root).items()}
     text = "\n".join(f"{name} {digest}" for name, digest in modules.items())
     return {
         "kind": kind,
