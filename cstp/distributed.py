@@ -28,9 +28,38 @@ def init_from_environment(device: torch.device) -> bool:
     """Join the process group that torchrun describes; False when not run under torchrun."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return dist.is_initialized()
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend=backend)
+    if device.type == "cuda":
+        # NCCL bound to this process's GPU from the start (no guess of GPU 0 at the first
+        # collective, no duplicate-GPU error with N processes on N GPUs).
+        dist.init_process_group(backend="nccl", device_id=device)
+    else:
+        dist.init_process_group(backend="gloo")
     return True
+
+
+def data_parallel(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """`model` wrapped for data parallelism over the process group (DDP on this process's GPU
+    only), or `model` itself in a single process."""
+    if not is_distributed():
+        return model
+    ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def largest(value: int, device: torch.device) -> int:
+    """The largest of every rank's `value`, on every rank (a stop signal seen by one process
+    stops all after the same step). One small all-reduce and one read: call it at a logging
+    interval, not per step."""
+    if not is_distributed():
+        return value
+    tensor = torch.tensor([value], dtype=torch.long, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
 
 
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:

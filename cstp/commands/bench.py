@@ -97,7 +97,13 @@ def _register_step(subjects) -> None:
     step.add_argument("--precision", choices=("fp32", "bf16"), help="numeric mode (the spec's)")
     step.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (auto)")
     step.add_argument("--threads", type=count, default=1, help="torch threads (1)")
-    step.add_argument("--compile", action="store_true", help="torch.compile the backbone")
+    step.add_argument(
+        "--compile",
+        action="store_const",
+        const="on",
+        default="off",
+        help="torch.compile the backbone",
+    )
     step.add_argument("--index", type=Path, help="scanned index: also measure (d) and (e)")
     step.add_argument("--workers", type=int, default=0, help="data-loader processes (0)")
     step.add_argument("--cache", type=Path, help="frame cache of --index: (d) from it as well")

@@ -38,7 +38,14 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda:0")
     group.add_argument("--threads", type=types.positive_int, help="torch threads (job's cores)")
     group.add_argument("--workers", type=int, default=0, help="data-loader processes (0)")
-    group.add_argument("--compile", action="store_true", help="torch.compile the backbone")
+    group.add_argument(
+        "--compile",
+        nargs="?",
+        const="on",
+        default="off",
+        choices=("off", "on", "cuda"),
+        help="torch.compile the backbone: on (--compile alone), off, or cuda (on a GPU only)",
+    )
     group.add_argument(
         "--no-channels-last", action="store_true", help="keep contiguous layout on CUDA"
     )

@@ -67,7 +67,9 @@ def predict(model, dataset, device, precision: str, workers: int = 0, batch_size
     (videos x clips x outputs, labels)."""
     was_training = model.training
     model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, num_workers=workers, pin_memory=device.type == "cuda"
+    )
     outputs, all_labels = [], []
     for clips, labels, _ in loader:
         b, n = clips.shape[:2]

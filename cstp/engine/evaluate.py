@@ -11,7 +11,7 @@ import torch
 from cstp.engine import checkpoint
 from cstp.engine.encoder import predict
 from cstp.engine.finetune import VideoClassifier
-from cstp.engine.runtime import Runtime, configure
+from cstp.engine.runtime import Runtime, configure, prepare_model
 from cstp.errors import CstpError
 from cstp.models.backbones import build_backbone
 from cstp.sampling.datasets import TestClipsDataset, load_subset
@@ -48,7 +48,7 @@ def evaluate(
     backbone = build_backbone(trained.backbone.name, trained.backbone.width)
     model = VideoClassifier(backbone, state["classes"], trained)
     model.load_state_dict(state["model"])
-    model.to(device)
+    model = prepare_model(model, device, runtime)
     rows = load_subset(index, "test")  # short videos are padded, never dropped (docs L5)
     test = spec.test
     dataset = TestClipsDataset(rows, trained.sampling, test.clips, test.crop, runtime.cache)

@@ -11,7 +11,7 @@ import torch
 from cstp.engine import checkpoint
 from cstp.engine.encoder import build_encoder, predict
 from cstp.engine.probe import probe, retrieve
-from cstp.engine.runtime import Runtime, configure, seed_everything
+from cstp.engine.runtime import Runtime, configure, prepare_model, seed_everything
 from cstp.sampling.datasets import TestClipsDataset, load_subset
 from cstp.specs.base import to_dict
 from cstp.specs.measure import FeatureSpec
@@ -26,7 +26,7 @@ def extract(
     device = configure(runtime)
     seed_everything(spec.seed)
     backbone = build_encoder(spec.backbone, spec.pretrain, encoder)
-    backbone.eval().to(device)
+    backbone = prepare_model(backbone.eval(), device, runtime)
     sampling = SamplingSpec(clip=spec.clip, fixed_rate=spec.fixed_rate)
     views = spec.views
     started, result = time.time(), {"spec": to_dict(spec)}

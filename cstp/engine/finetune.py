@@ -92,7 +92,7 @@ def finetune(
     model = prepare_model(build_classifier(spec, classes, encoder), device, runtime)
     dataset = ClipDataset(train_rows, spec.sampling, spec.seed, runtime.cache)
     loader, batches = epoch_loader(dataset, spec.optim, spec.seed, runtime.workers, device)
-    trained = torch.nn.parallel.DistributedDataParallel(model) if dist.is_distributed() else model
+    trained = dist.data_parallel(model, device)
     val = _Validation(model, val_rows, spec, device, runtime, run_dir)
 
     def step(batch):
@@ -101,8 +101,8 @@ def finetune(
         with autocast(device, spec.precision):
             logits = trained(to_input(clips, device))
             loss = nn.functional.cross_entropy(logits, labels)
-        accuracy = float((logits.argmax(1) == labels).float().mean())
-        return loss, {"loss": float(loss.detach()), "acc_train": accuracy}, len(clips)
+        accuracy = (logits.argmax(1) == labels).float().mean()
+        return loss, {"loss": loss.detach(), "acc_train": accuracy}, len(clips)
 
     started = time.time()
     optimizer = make_optimizer(model, spec.optim)

@@ -50,14 +50,14 @@ def pretrain(
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = prepare_model(model, device, runtime)
     optimizer = make_optimizer(model, spec.optim)
-    trained = torch.nn.parallel.DistributedDataParallel(model) if dist.is_distributed() else model
+    trained = dist.data_parallel(model, device)
 
     def step(batch):
         clips, labels = batch
         labels = {k: v.to(device, non_blocking=True) for k, v in labels.items()}
         with autocast(device, spec.precision):
             loss, values = trained(to_input(clips, device), labels)
-        return loss, values | {"loss": float(loss.detach())}, len(clips)
+        return loss, values | {"loss": loss.detach()}, len(clips)
 
     after = scheme.update_target if scheme is not None else None
     started = time.time()

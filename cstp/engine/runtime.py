@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cstp.errors import CstpError
+
 log = logging.getLogger(__name__)
 
 # What Slurm sends before a time limit (--signal) or a preemption, and what a user's Ctrl-C sends.
@@ -29,21 +31,38 @@ class Runtime:
     threads: int | None = None  # torch intra-op threads (default: the job's cores)
     workers: int = 0  # data-loader processes
     channels_last: bool = True  # channels_last_3d on CUDA (ignored on CPU)
-    compile: bool = False  # torch.compile the backbone (CUDA)
+    compile: str = "off"  # torch.compile the backbone: on, off, or cuda (on a GPU only)
     cache: Path | None = None  # a frame cache (`cstp cache`) to read instead of decoding
 
     def torch_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        """The device of this process. A bare `cuda` (or `auto` on a GPU machine) means the
+        process's own GPU: torchrun's LOCAL_RANK picks it, so N processes take N GPUs."""
+        name = self.device
+        if name == "auto":
+            name = "cuda" if torch.cuda.is_available() else "cpu"
+        device = torch.device(name)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", local_rank())
+        return device
+
+
+def local_rank() -> int:
+    """This process's index on its node (torchrun's LOCAL_RANK; 0 when run alone)."""
+    text = os.environ.get("LOCAL_RANK", "0")
+    if not text.isdigit():
+        raise CstpError(f"LOCAL_RANK={text!r}: expected a process index (0, 1, ...)")
+    return int(text)
 
 
 def configure(runtime: Runtime) -> torch.device:
-    """Apply thread count and CUDA math settings; return the device to use."""
+    """Apply thread count and CUDA math settings; return the device to use. On CUDA the
+    process's GPU becomes the current device before anything is allocated (NCCL and every bare
+    `.cuda()` then use it, not GPU 0)."""
     device = runtime.torch_device()
     threads = runtime.threads or _job_cores()
     torch.set_num_threads(threads)
     if device.type == "cuda":
+        torch.cuda.set_device(device)
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -64,21 +83,34 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+COMPILE_MODES = ("off", "on", "cuda")
+
+
 def autocast(device: torch.device, precision: str):
-    """bf16 autocast on CUDA when asked; a no-op context otherwise (CPU runs stay fp32, exact)."""
-    if precision == "bf16" and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """The spec's precision, on whatever device runs it: bf16 autocast on CUDA and on the CPU
+    alike (so a bf16 spec means the same numbers' kind everywhere), nothing for fp32. Losses
+    leave it themselves (`cstp.losses.full_precision`)."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def compiles(runtime: Runtime, device: torch.device) -> bool:
+    if runtime.compile not in COMPILE_MODES:
+        raise CstpError(f"compile: {runtime.compile!r} is not one of {', '.join(COMPILE_MODES)}")
+    return runtime.compile == "on" or (runtime.compile == "cuda" and device.type == "cuda")
 
 
 def prepare_model(model: torch.nn.Module, device: torch.device, runtime: Runtime):
     """Move to `device`; on CUDA use channels_last_3d (a 1.6x step for 3D convs in bf16, see
-    shared notes); compile the backbone in place when asked (state-dict keys are unchanged)."""
+    shared notes); compile the backbone (`model.backbone`, or `model` when it is a backbone) in
+    place when asked: state-dict keys are unchanged, so checkpoints and encoders are too."""
     model = model.to(device)
     if runtime.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last_3d)
-    if runtime.compile:
-        model.backbone.compile()
+    if compiles(runtime, device):
+        getattr(model, "backbone", model).compile()
+        log.info("torch.compile: the backbone compiles on its first steps")
     return model
 
 

@@ -89,21 +89,59 @@ class Interrupted(Exception):
 
 @dataclass
 class Meter:
-    """Batch-size-weighted running means of the step metrics of one epoch."""
+    """Batch-size-weighted running sums of the step metrics of one epoch. A value may be a tensor
+    on the training device: it is summed there (in float64, as Python floats would be) and read
+    only by `means`, so a step costs no host synchronisation."""
 
-    sums: dict[str, float]
+    sums: dict[str, float | torch.Tensor]
     count: int = 0
 
-    def add(self, values: dict[str, float], n: int) -> None:
+    def add(self, values: dict[str, float | torch.Tensor], n: int) -> None:
         for k, v in values.items():
+            if isinstance(v, torch.Tensor):
+                v = v.detach().to(torch.float64)
             self.sums[k] = self.sums.get(k, 0.0) + v * n
         self.count += n
 
     def means(self) -> dict[str, float]:
-        return {k: v / max(self.count, 1) for k, v in self.sums.items()}
+        return {k: float(v) / max(self.count, 1) for k, v in self.sums.items()}
+
+    def plain(self) -> dict[str, float]:
+        """The sums as floats (one read of each), for a checkpoint."""
+        return {k: float(v) for k, v in self.sums.items()}
 
 
-StepFn = Callable[[object], tuple[torch.Tensor, dict[str, float], int]]
+class FiniteWatch:
+    """Remembers, on the device, the first step whose loss was not finite and that step's
+    values; read at the logging interval instead of after every step."""
+
+    def __init__(self):
+        self.first: torch.Tensor | None = None
+        self.values: dict[str, torch.Tensor] = {}
+
+    def see(self, loss: torch.Tensor, values: dict, step: int) -> None:
+        bad = ~torch.isfinite(loss.detach())
+        if self.first is None:
+            self.first = torch.full((), -1, dtype=torch.long, device=loss.device)
+        new = bad & (self.first < 0)
+        self.first = torch.where(new, torch.full_like(self.first, step), self.first)
+        for k, v in values.items():
+            if isinstance(v, torch.Tensor):
+                old = self.values.get(k, torch.zeros_like(v, dtype=torch.float32))
+                self.values[k] = torch.where(new, v.detach().float(), old)
+
+    def bad_step(self) -> int | None:
+        """The first non-finite step seen (one read), or None."""
+        if self.first is None:
+            return None
+        step = int(self.first)
+        return None if step < 0 else step
+
+
+StepFn = Callable[[object], tuple[torch.Tensor, dict[str, float | torch.Tensor], int]]
+# Steps between two reads of the running metrics (progress bar, non-finite check) and between two
+# agreements of the processes on a stop signal: the loop itself never waits on the device.
+LOG_EVERY = 10
 
 
 class Trainer:
@@ -121,10 +159,12 @@ class Trainer:
         after_step: Callable[[float], None] | None = None,
         end_epoch: Callable[[int], dict[str, float]] | None = None,
         hooks: tuple[Callable[[int], None], ...] = (),
+        log_every: int | None = None,
     ):
         self.run_dir, self.model, self.optimizer, self.spec = run_dir, model, optimizer, spec
         self.loader, self.batches, self.step_fn = loader, batches, step_fn
         self.after_step, self.end_epoch, self.hooks = after_step, end_epoch, hooks
+        self.log_every = log_every or LOG_EVERY
         self.state_path = run_dir / "state" / "last.pt"
         self.previous_path = run_dir / "state" / "previous.pt"  # the one before, kept by _save
         self.steps_per_epoch = batches.batches_per_epoch()
@@ -148,7 +188,7 @@ class Trainer:
     def _epoch(self, epoch: int, batch: int, meter: Meter, stop: StopRequest) -> Meter:
         self.batches.start(epoch, batch)
         self.model.train()
-        started = time.perf_counter() - meter.sums.get("_seconds", 0.0)
+        started = time.perf_counter() - float(meter.sums.get("_seconds", 0.0))
         bar = tqdm(
             self.loader,
             total=self.steps_per_epoch,
@@ -158,11 +198,12 @@ class Trainer:
             mininterval=2.0,
             leave=False,
         )
+        watch = FiniteWatch()
         for data in bar:
             step = epoch * self.steps_per_epoch + batch
             self._set_lr(learning_rate(self.spec, step, self.steps_per_epoch))
             loss, values, n = self.step_fn(data)
-            self._check_finite(loss, values, epoch, batch)
+            watch.see(loss, values, step)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.spec.grad_clip:
@@ -173,14 +214,30 @@ class Trainer:
             meter.add(values | {"lr": self.optimizer.param_groups[0]["lr"]}, n)
             batch += 1
             meter.sums["_seconds"] = time.perf_counter() - started
-            bar.set_postfix(loss=f"{values.get('loss', float(loss.detach())):.3f}", refresh=False)
             for hook in self.hooks:
                 hook(step + 1)
-            if stop:
+            interval = batch % self.log_every == 0 or batch == self.steps_per_epoch
+            if interval:
+                self._check_finite(watch)
+                bar.set_postfix(loss=f"{meter.means().get('loss', math.nan):.3f}", refresh=False)
+            signum = self._agreed_stop(stop, interval)
+            if signum:
                 self._save(epoch, batch, meter)
-                raise Interrupted(stop.signal)
+                dist.barrier()  # no process exits (and no launcher tears down) before the save
+                raise Interrupted(signum)
         bar.close()
         return meter
+
+    def _agreed_stop(self, stop: StopRequest, interval: bool) -> int:
+        """The stop signal to act on now, the same on every process: alone, any signal seen;
+        under data parallelism, the largest any process saw, agreed at each logging interval so
+        that all stop after the same step."""
+        if not dist.is_distributed():
+            return stop.signal or 0
+        if not interval:
+            return 0
+        device = next(self.model.parameters()).device
+        return dist.largest(stop.signal or 0, device)
 
     def _finish_epoch(self, epoch: int, meter: Meter) -> None:
         means = meter.means()
@@ -199,13 +256,16 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
-    def _check_finite(self, loss, values, epoch, batch) -> None:
-        if torch.isfinite(loss):
+    def _check_finite(self, watch: FiniteWatch) -> None:
+        step = watch.bad_step()
+        if step is None:
             return
+        values = {k: float(v) for k, v in watch.values.items()}
         bad = [k for k, v in values.items() if not math.isfinite(v)] or ["loss"]
+        epoch, batch = divmod(step, self.steps_per_epoch)
         raise NonFiniteLoss(
             f"non-finite loss at epoch {epoch + 1}, step {batch + 1}: "
-            + ", ".join(f"{k} = {values.get(k, float(loss.detach()))}" for k in bad)
+            + ", ".join(f"{k} = {values.get(k, math.nan)}" for k in bad)
             + "; "
             + self._last_good()
         )
@@ -218,13 +278,23 @@ class Trainer:
 
     def _load_state(self) -> dict | None:
         """The newest readable checkpoint: last.pt, else (damaged: moved aside as *.damaged,
-        with a warning naming it) previous.pt, else None (start from the beginning)."""
+        with a warning naming it) previous.pt, else None (start from the beginning). Under
+        data parallelism the first process alone sets damaged files aside; the others then read
+        what it chose."""
+        state = self._first_readable(repair=True) if dist.rank() == 0 else None
+        dist.barrier()
+        return state if dist.rank() == 0 else self._first_readable(repair=False)
+
+    def _first_readable(self, repair: bool) -> dict | None:
         for path in (self.state_path, self.previous_path):
             try:
                 return checkpoint.load(path)
             except checkpoint.DamagedCheckpoint as err:
-                log.warning("%s; moved to %s.damaged, trying an older checkpoint", err, path.name)
-                path.replace(path.with_name(path.name + ".damaged"))
+                if repair:
+                    log.warning(
+                        "%s; moved to %s.damaged, trying an older checkpoint", err, path.name
+                    )
+                    path.replace(path.with_name(path.name + ".damaged"))
         return None
 
     def _resume(self) -> tuple[int, int, Meter]:
@@ -252,7 +322,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "epoch": epoch,
                 "batch": batch,
-                "meter": dict(meter.sums),
+                "meter": meter.plain(),
                 "count": meter.count,
                 "rows": self._rows,
                 "torch_rng": torch.get_rng_state(),

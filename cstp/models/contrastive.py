@@ -110,6 +110,11 @@ class MoCo(MomentumScheme):
         self.register_buffer("queue", queue)  # K x D
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
         self.register_buffer("shuffle_step", torch.zeros((), dtype=torch.long))
+        self._shuffle_host: int | None = None  # shuffle_step read once, then counted here
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._shuffle_host = None  # a resumed counter: read it again
 
     @torch.no_grad()
     def target(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,7 +123,11 @@ class MoCo(MomentumScheme):
         if self.spec.key_bn == "batch" or not self.training or len(x) < 4:
             return super().target(x)
         # A permutation that is a function of the step (the counter is checkpointed): resumable.
-        generator = torch.Generator().manual_seed(int(self.shuffle_step))
+        # The host keeps its own copy of the counter, so a step never waits to read the device.
+        if self._shuffle_host is None:
+            self._shuffle_host = int(self.shuffle_step)
+        generator = torch.Generator().manual_seed(self._shuffle_host)
+        self._shuffle_host += 1
         self.shuffle_step += 1
         order = torch.randperm(len(x), generator=generator).to(x.device)
         keys = torch.cat([super(MoCo, self).target(half) for half in x[order].chunk(2)])
@@ -141,10 +150,11 @@ class MoCo(MomentumScheme):
     @torch.no_grad()
     def _dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
         keys = nn.functional.normalize(dist.gather(keys), dim=1)  # N_global x D
-        size, start = len(self.queue), int(self.queue_ptr)
-        index = (start + torch.arange(len(keys), device=keys.device)) % size
+        size = len(self.queue)
+        # The pointer stays on the device: no read of it per step.
+        index = (self.queue_ptr + torch.arange(len(keys), device=keys.device)) % size
         self.queue[index] = keys
-        self.queue_ptr.fill_((start + len(keys)) % size)
+        self.queue_ptr.copy_((self.queue_ptr + len(keys)) % size)
 
 
 def build_scheme(spec: ContrastiveSpec, backbone: nn.Module) -> ContrastiveScheme | None:

@@ -80,20 +80,20 @@ class JointModel(nn.Module):
 
     def forward(
         self, clips: torch.Tensor, labels: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """clips: N x 2 x C x T x H x W float; labels: name -> N (or N x 2 for rotation)."""
         n = clips.shape[0]
         x1, x2 = clips[:, 0], clips[:, 1]
         # Both clips in one batch of 2N: one pass, BatchNorm statistics over both views.
         h1, h2 = self.backbone(torch.cat([x1, x2])).split(n)  # N x D each
         terms: dict[str, torch.Tensor] = {}
-        accuracy: dict[str, float] = {}
+        accuracy: dict[str, torch.Tensor] = {}
         if self.scheme is not None:
             terms["contrastive"] = self.scheme.loss(h1, h2, x1, x2)
         for name, head in self.heads.items():
             task = TASKS[name]
             logits, target = task.logits(head, h1, h2), task.targets(labels[name])
             terms[name] = task.loss(logits, target)
-            accuracy[f"acc_{name}"] = float((logits.argmax(-1) == target).float().mean())
+            accuracy[f"acc_{name}"] = (logits.argmax(-1) == target).float().mean()
         loss, values = joint_loss(terms, self.weights)
         return loss, values | accuracy

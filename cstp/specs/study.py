@@ -111,7 +111,9 @@ class PresetSpec:
     )
     backbone: BackboneSpec = field(BackboneSpec(), "encoder")
     clip: ClipSpec = field(ClipSpec(), "clip shape of every job")
-    precision: str = field("fp32", "fp32, or bf16 autocast on CUDA", choices=PRECISIONS)
+    precision: str = field(
+        "fp32", "fp32, or bf16 autocast (on CUDA or the CPU; losses stay fp32)", choices=PRECISIONS
+    )
     pretrain: PretrainRecipe = field(PretrainRecipe(), "pretraining recipe")
     finetune: FinetuneRecipe = field(FinetuneRecipe(), "fine-tuning recipe")
     test: EvalClips = field(EvalClips(), "test clips of the fine-tuned classifier")

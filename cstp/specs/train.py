@@ -108,7 +108,9 @@ class PretrainSpec:
         "data-parallel processes (torchrun): each takes 1/N of every batch of optim.batch_size; "
         "BatchNorm statistics are per process unless sync_batchnorm, so N changes the numbers",
     )
-    precision: str = field("fp32", "fp32, or bf16 autocast on CUDA", choices=PRECISIONS)
+    precision: str = field(
+        "fp32", "fp32, or bf16 autocast (on CUDA or the CPU; losses stay fp32)", choices=PRECISIONS
+    )
 
     def __post_init__(self):
         if self.processes < 1 or self.optim.batch_size % self.processes:
@@ -174,7 +176,9 @@ class FinetuneSpec:
         choices=("best_val", "last"),
     )
     val_clips: int = field(3, "clips per validation video")
-    precision: str = field("fp32", "fp32, or bf16 autocast on CUDA", choices=PRECISIONS)
+    precision: str = field(
+        "fp32", "fp32, or bf16 autocast (on CUDA or the CPU; losses stay fp32)", choices=PRECISIONS
+    )
 
     def __post_init__(self):
         if not 0 <= self.val_fraction < 1:
