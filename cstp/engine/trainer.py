@@ -82,9 +82,12 @@ class NonFiniteLoss(CstpError):
 class Interrupted(Exception):
     """A stop signal arrived; the checkpoint is written and the job should exit (and be resumed)."""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int, epoch: int = 0, batch: int = 0):
         self.signum = signum
-        super().__init__(f"stopped by signal {signum}; resume by running the same command again")
+        super().__init__(
+            f"stopped by signal {signum} at epoch {epoch + 1}, batch {batch}; resume by running "
+            "the same command again"
+        )
 
 
 @dataclass
@@ -224,7 +227,7 @@ class Trainer:
             if signum:
                 self._save(epoch, batch, meter)
                 dist.barrier()  # no process exits (and no launcher tears down) before the save
-                raise Interrupted(signum)
+                raise Interrupted(signum, epoch, batch)
         bar.close()
         return meter
 

@@ -13,6 +13,13 @@ from cstp.files import write_text_atomic
 from cstp.specs.base import spec_hash, spec_json
 
 STUDY_DIR = Path("runs/study")
+# What torchrun forwards to its processes: its own defaults plus SIGUSR1, which Slurm sends before
+# a time limit (the profile's --signal=USR1@300). Without it in the list the launcher dies of the
+# signal and leaves its processes training as orphans. The processes then agree on a step, the
+# first writes the checkpoint, all exit; the launcher waits SHUTDOWN_SECONDS for that before it
+# kills them.
+TORCHRUN_SIGNALS = "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1"
+SHUTDOWN_SECONDS = 120
 
 
 class Untracked:
@@ -29,6 +36,17 @@ class Untracked:
 
     def __str__(self) -> str:
         return self.text
+
+
+def pretrain_launch(processes: int) -> str:
+    """The command that starts `cstp pretrain`: itself, or torchrun with `processes` processes on
+    this node."""
+    if processes == 1:
+        return "cstp"
+    return (
+        f"torchrun --standalone --nproc-per-node {processes} --signals-to-handle "
+        f"{TORCHRUN_SIGNALS} --shutdown-timeout {SHUTDOWN_SECONDS} -m cstp"
+    )
 
 
 def typed_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:

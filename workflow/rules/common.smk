@@ -12,6 +12,7 @@ from cstp.workflow.resources import local_gpus
 from cstp.workflow.rules import (
     Untracked,
     dataset_at,
+    pretrain_launch,
     schema_error,
     study_file,
     typed_overrides,
@@ -39,10 +40,7 @@ CLIP = PLAN.study.preset.clip
 # Pretraining as N data-parallel processes (preset pretrain.processes): torchrun launches them,
 # each with its share of the job's threads (one GPU each where the preset gives GPUs).
 PROCESSES = PLAN.study.preset.pretrain.processes
-if PROCESSES == 1:
-    PRETRAIN_LAUNCH = "cstp"
-else:
-    PRETRAIN_LAUNCH = f"torchrun --standalone --nproc-per-node {PROCESSES} -m cstp"
+PRETRAIN_LAUNCH = pretrain_launch(PROCESSES)
 FRAME_CACHE = PLAN.study.preset.frame_cache
 OTHER = PLAN.study.preset.resources.other
 # What a training job asks of Slurm beyond resources (ignored locally): SIGUSR1 five minutes
