@@ -68,7 +68,39 @@ def test_measure_step_relates_the_step_to_its_ceiling(synth_index):
         "stor_spatial",
         "stor_temporal",
     ]
-    assert result["machine"]["device"] == "cpu" and result["peak_memory_gib"] > 0
+    assert result["machine"]["device"] == "cpu"
+    peaks = result["peak_memory_gib"]
+    assert list(peaks) == ["backbone", "step", "data", "end_to_end"] and min(peaks.values()) > 0
+    assert result["precision_run"] == "fp32" and result["compiled"] is False
+
+
+def test_a_bf16_cell_runs_bf16_on_the_cpu_and_says_so(capsys):
+    args = ["bench", "step", *TINY, *QUICK, "--precision", "bf16", "--pretext", "rotation"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "bf16 (ran bf16, eager)" in printed
+    assert "peak memory, backbone" in printed and "peak memory, step" in printed
+
+
+def test_the_cpu_peak_counter_resets_between_phases():
+    from cstp.engine.stepbench import _peak_memory, _reset_peak
+
+    cpu = torch.device("cpu")
+    big = torch.ones(64 * 2**20)  # 256 MiB, touched
+    big += 1
+    del big
+    before = _peak_memory(cpu)
+    _reset_peak(cpu)
+    assert _peak_memory(cpu) < before - 0.2
+
+
+def test_each_phase_resets_the_peak_counter(monkeypatch):
+    from cstp.engine import stepbench
+
+    resets = []
+    monkeypatch.setattr(stepbench, "_reset_peak", lambda device: resets.append(device.type))
+    measure_step(tiny_spec(), Runtime(device="cpu", threads=1), StepBench(1, 0, 1))
+    assert resets == ["cpu", "cpu"]  # before (a) and before (b)
 
 
 def test_without_videos_only_the_model_side_is_measured():
@@ -117,4 +149,5 @@ def test_bench_step_on_cuda_in_bf16():
     spec = dataclasses.replace(tiny_spec(), precision="bf16")
     result = measure_step(spec, Runtime(device="cuda"), StepBench(1, 1, 1))
     assert result["cell"]["precision"] == "bf16"
-    assert result["machine"]["gpu"] and result["peak_memory_gib"] > 0
+    assert result["precision_run"] == "bf16"
+    assert result["machine"]["gpu"] and min(result["peak_memory_gib"].values()) > 0

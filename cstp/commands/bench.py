@@ -278,7 +278,8 @@ def step_report(result: dict) -> str:
     where = info.get("gpu") or f"CPU {info['cpu']}, {info['threads']} thread(s)"
     lines = [
         f"step: {cell['backbone']}, {cell['scheme']}, pretext {'+'.join(cell['pretext']) or '-'}, "
-        f"batch {cell['batch']} pairs of {cell['clip']}, {cell['precision']}",
+        f"batch {cell['batch']} pairs of {cell['clip']}, {cell['precision']} (ran "
+        f"{result['precision_run']}{', compiled' if result['compiled'] else ', eager'})",
         f"machine: {where}; torch {info['torch']}, CUDA {info.get('cuda', '-')}",
     ]
     rows = [
@@ -297,8 +298,9 @@ def step_report(result: dict) -> str:
             cached = result["cached_data_samples_per_s"]
             rows.append(("(d) data from the cache", cached, f"samples/s, {workers}"))
         rows.append(("(e) end to end", result["end_to_end_samples_per_s"], "samples/s"))
-    rows.append(("peak memory", result["peak_memory_gib"], "GiB"))
-    lines += [f"{name:28} {value:10.2f}  {unit}" for name, value, unit in rows]
+    for phase, gib in result["peak_memory_gib"].items():
+        rows.append((f"peak memory, {phase.replace('_', ' ')}", gib, "GiB"))
+    lines += [f"{name:28} {value:>10.4g}  {unit}" for name, value, unit in rows]
     return "\n".join(lines)
 
 

@@ -1,17 +1,19 @@
 """`cstp bench step`: a pretraining cell's step measured against its own ceiling, in one run.
 
 (a) the bare backbone training step (forward, cross-entropy on a linear layer, backward, SGD) in
-the cell's numeric mode, clips/s: the ceiling; (b) the cell's full CSTP step (contrastive scheme,
+the cell's numeric mode (the precision it really ran is recorded), clips/s: the ceiling; (b) the cell's full CSTP step (contrastive scheme,
 pretext heads, momentum update) on random clips, samples/s; (c) efficiency = (b) x backbone passes
 per sample / (a), counting a trained clip as one pass and a no-grad (target) clip as a third;
 (d) the data pipeline alone (decode, sample, augment, collate) with N loader workers, samples/s,
 and again reading a frame cache when one is given; (e) loader and step together (from the cache
-when given), samples/s, and peak memory. Warm-up steps are not timed, CUDA is synchronised around
+when given), samples/s; the peak memory of each phase. Warm-up steps are not timed, CUDA is synchronised around
 every timed group, and each figure is the median of `repeats` groups.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import platform
 import resource
 import statistics
@@ -25,7 +27,7 @@ import torch
 from cstp.bench import cpu_name
 from cstp.engine.encoder import to_input
 from cstp.engine.pretrain import build_model
-from cstp.engine.runtime import Runtime, autocast, configure, prepare_model
+from cstp.engine.runtime import Runtime, autocast, compiles, configure, prepare_model
 from cstp.engine.trainer import epoch_loader, make_optimizer
 from cstp.sampling.datasets import PairDataset, load_subset
 from cstp.specs.sampling import PRETEXTS
@@ -167,32 +169,61 @@ def measure_step(
     setup: StepBench = StepBench(),
     index: Path | None = None,
 ) -> dict:
-    """(a)-(e) for one pretraining spec; (d) and (e) only with an `index` of videos."""
+    """(a)-(e) for one pretraining spec; (d) and (e) only with an `index` of videos. Each phase
+    builds what it runs and has its own peak memory: (a)'s bare model is gone before (b)."""
     device = configure(runtime)
-    n = spec.optim.batch_size
-    bare, clips = backbone_step(spec, runtime, device)
-    full, train = joint_step(spec, runtime, device)
+    n, peaks = spec.optim.batch_size, {}
+    with _phase(device, peaks, "backbone"):
+        bare, clips = backbone_step(spec, runtime, device)
+        ceiling = clips / timed(bare, device, setup)
+        del bare
+    with _phase(device, peaks, "step"):
+        full, train = joint_step(spec, runtime, device)
+        joint = n / timed(full, device, setup)
     passes = spec.backbone_passes
-    ceiling = clips / timed(bare, device, setup)
-    joint = n / timed(full, device, setup)
     result = {
         "machine": machine(device),
         "cell": _cell(spec),
+        "precision_run": precision_run(device, spec.precision),
+        "compiled": compiles(runtime, device),
         "backbone_clips_per_s": ceiling,
         "step_samples_per_s": joint,
         "passes_per_sample": passes,
         "efficiency": joint * passes / ceiling,
     }
     if index is not None:
-        batches = loader_of(spec, index, setup.workers, device)
-        result["data_samples_per_s"] = n / timed(lambda: next(batches), device, setup)
-        if runtime.cache is not None:
-            batches = loader_of(spec, index, setup.workers, device, runtime.cache)
-            result["cached_data_samples_per_s"] = n / timed(lambda: next(batches), device, setup)
-        result["end_to_end_samples_per_s"] = n / timed(lambda: train(next(batches)), device, setup)
+        with _phase(device, peaks, "data"):
+            batches = loader_of(spec, index, setup.workers, device)
+            result["data_samples_per_s"] = n / timed(lambda: next(batches), device, setup)
+            if runtime.cache is not None:
+                batches = loader_of(spec, index, setup.workers, device, runtime.cache)
+                result["cached_data_samples_per_s"] = n / timed(
+                    lambda: next(batches), device, setup
+                )
+        with _phase(device, peaks, "end_to_end"):
+            result["end_to_end_samples_per_s"] = n / timed(
+                lambda: train(next(batches)), device, setup
+            )
         result["workers"] = setup.workers
-    result["peak_memory_gib"] = _peak_memory(device)
+    result["peak_memory_gib"] = peaks
     return result
+
+
+def precision_run(device: torch.device, precision: str) -> str:
+    """The precision a matrix product really takes under the job's autocast on `device`."""
+    a = torch.ones(2, 2, device=device)
+    with autocast(device, precision):
+        dtype = (a @ a).dtype
+    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+@contextlib.contextmanager
+def _phase(device: torch.device, peaks: dict[str, float], name: str):
+    """Peak memory of one phase: the counter is reset when it starts."""
+    gc.collect()
+    _reset_peak(device)
+    yield
+    peaks[name] = _peak_memory(device)
 
 
 def _cell(spec: PretrainSpec) -> dict:
@@ -210,10 +241,27 @@ def _cell(spec: PretrainSpec) -> dict:
 
 
 def _peak_memory(device: torch.device) -> float:
-    """GiB: CUDA's peak allocated memory on a GPU, the process's peak resident set on a CPU."""
+    """GiB: CUDA's peak allocated memory on a GPU, the process's peak resident set on a CPU
+    (since the last `_reset_peak` where Linux allows it, else since the process started)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**30
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:  # Linux: "5" resets the peak resident set (VmHWM) to the current one
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 def _sync(device: torch.device) -> None:
