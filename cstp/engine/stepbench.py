@@ -1,13 +1,14 @@
 """`cstp bench step`: a pretraining cell's step measured against its own ceiling, in one run.
 
 (a) the bare backbone training step (forward, cross-entropy on a linear layer, backward, SGD) in
-the cell's numeric mode (the precision it really ran is recorded), clips/s: the ceiling; (b) the cell's full CSTP step (contrastive scheme,
+the cell's numeric mode, clips/s: the ceiling; (b) the cell's full CSTP step (contrastive scheme,
 pretext heads, momentum update) on random clips, samples/s; (c) efficiency = (b) x backbone passes
 per sample / (a), counting a trained clip as one pass and a no-grad (target) clip as a third;
 (d) the data pipeline alone (decode, sample, augment, collate) with N loader workers, samples/s,
 and again reading a frame cache when one is given; (e) loader and step together (from the cache
-when given), samples/s; the peak memory of each phase. Warm-up steps are not timed, CUDA is synchronised around
-every timed group, and each figure is the median of `repeats` groups.
+when given), samples/s. Also the precision the step really ran and the peak memory of each phase.
+Warm-up steps are not timed, CUDA is synchronised around every timed group, and each figure is the
+median of `repeats` groups.
 """
 
 from __future__ import annotations
@@ -258,10 +259,8 @@ def _reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         return
-    try:  # Linux: "5" resets the peak resident set (VmHWM) to the current one
+    with contextlib.suppress(OSError):  # Linux: "5" resets the peak resident set (VmHWM)
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def _sync(device: torch.device) -> None:
