@@ -161,3 +161,14 @@ def test_the_training_loop_reads_nothing_from_the_device_between_intervals(
     for s in quiet:
         assert seen[s] == seen[s - 1], f"steps {s} -> {s + 1} read the device: {seen}"
     assert seen[-1] > seen[0], "the intervals do read"
+
+
+def test_loader_workers_are_capped_to_the_cores_of_each_process():
+    from cstp.specs.study import ResourceSpec
+    from cstp.workflow.rules import runtime_options
+
+    paper = ResourceSpec(threads=8, workers=7, compile="cuda")
+    assert runtime_options(paper, 8) == "--threads 8 --workers 7 --compile cuda"
+    assert runtime_options(paper, 2) == "--threads 2 --workers 1 --compile cuda"  # 2 cores
+    assert runtime_options(paper, 16, processes=8) == "--threads 2 --workers 1 --compile cuda"
+    assert runtime_options(ResourceSpec(), 1) == "--threads 1 --workers 0 --compile off"

@@ -1,6 +1,7 @@
 """The Snakemake workflow: job counts per table, shared cells, config errors, the Slurm profile,
 and a real end-to-end run of one table on the smoke preset."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -227,16 +228,20 @@ def test_slurm_profile_and_a_site_profile_keep_the_checkpoint_signal(tmp_path):
 
 
 def test_a_preset_with_processes_launches_pretraining_through_torchrun():
-    override = (
-        'presets={"smoke": {"pretrain": {"processes": 2}, "resources": {"train": {"threads": 2}}}}'
-    )
+    train = {"threads": 4, "workers": 7, "compile": "cuda"}
+    override = 'presets={"smoke": {"pretrain": {"processes": 2}, "resources": {"train": %s}}}'
     commands = snakemake(
-        *("results/table5.csv", "-n", "-p", "--forceall", "--nolock", "--cores", "2"),
-        *("--config", "preset=smoke", override),
+        *("results/table5.csv", "-n", "-p", "--forceall", "--nolock", "--cores", "4"),
+        *("--config", "preset=smoke", override % json.dumps(train)),
     ).stdout
     lines = [line for line in commands.splitlines() if " pretrain --spec" in line]
-    launch = "Shell command: torchrun --standalone --nproc-per-node 2 -m cstp pretrain --spec"
-    assert lines and all(line.startswith(launch) and "--threads 1 " in line for line in lines)
+    launch = (
+        "Shell command: torchrun --standalone --nproc-per-node 2 --signals-to-handle "
+        "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 --shutdown-timeout 120 -m cstp pretrain --spec"
+    )
+    # Each process: half the cores, loader workers capped to that less one, the fast path.
+    runtime = "--threads 2 --workers 1 --compile cuda "
+    assert lines and all(line.startswith(launch) and runtime in line for line in lines)
     bad = 'presets={"smoke": {"pretrain": {"processes": 2}, "resources": {"train": {"gpu": 1}}}}'
     result = snakemake("results/table5.csv", "-n", "--config", "preset=smoke", bad, check=False)
     assert result.returncode != 0

@@ -93,7 +93,16 @@ class ResourceSpec:
     mem_mb: int = field(4000, "memory, MB")
     runtime: int = field(60, "minutes, multiplied by the attempt number on retries")
     gpu: int = field(0, "GPUs")
-    workers: int = field(0, "data-loader processes")
+    workers: int = field(
+        0, "data-loader processes per training process, at most its cores less one"
+    )
+    compile: str = field(
+        "off",
+        "torch.compile the backbone: off, on, or cuda (when the job runs on a GPU); like "
+        "channels_last_3d on CUDA (always on), it moves numbers only by rounding and is not part "
+        "of a run's identity (docs/engine.md)",
+        choices=("off", "on", "cuda"),
+    )
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,15 @@ def pretrain_launch(processes: int) -> str:
     )
 
 
+def runtime_options(resources, threads: int, processes: int = 1) -> str:
+    """How one process of a job runs (`cstp` runtime options, never part of a spec): its share of
+    the job's cores as torch threads, data-loader workers capped to that share less one (the
+    threads, like the GPUs, are already capped to the machine), and the fast path."""
+    cores = max(1, threads // processes)
+    workers = min(resources.workers, cores - 1)
+    return f"--threads {cores} --workers {workers} --compile {resources.compile}"
+
+
 def typed_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
     """--config values as YAML reads them. Snakemake parses a list or mapping given on the command
     line with YAML's BaseLoader, which leaves every number in it a string (`seeds=[0,1,2]` gives

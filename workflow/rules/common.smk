@@ -13,6 +13,7 @@ from cstp.workflow.rules import (
     Untracked,
     dataset_at,
     pretrain_launch,
+    runtime_options,
     schema_error,
     study_file,
     typed_overrides,
@@ -174,9 +175,14 @@ def cells_of(kind):
     return lambda wildcards: Untracked(PLAN.run(kind, wildcards.run).describe())
 
 
-def process_threads(wildcards, threads):
-    """Torch threads of each pretraining process (not a rerun trigger: see Untracked)."""
-    return Untracked(str(max(1, threads // PROCESSES)))
+def runtime_of(resources, processes=1):
+    """--threads, --workers and --compile of each process of a job (not a rerun trigger: see
+    Untracked)."""
+
+    def options(wildcards, threads):
+        return Untracked(runtime_options(resources, threads, processes))
+
+    return options
 
 
 def runtime(base):

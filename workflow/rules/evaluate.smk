@@ -24,11 +24,12 @@ rule evaluate:
     params:
         cache=cache_option("evaluate"),
         cells=cells_of("evaluate"),
+        runtime=runtime_of(OTHER),
     message:
         "evaluate {wildcards.run}: {params.cells}"
     shell:
         "cstp evaluate --spec {input.spec} {params.cache} --model {input.model} --index {input.index} "
-        "--out runs/evaluate/{wildcards.run} --threads {threads} >> {log} 2>&1"
+        "--out runs/evaluate/{wildcards.run} {params.runtime} >> {log} 2>&1"
 
 
 rule features:
@@ -56,8 +57,9 @@ rule features:
         cache=cache_option("features"),
         cells=cells_of("features"),
         encoder=encoder_option("features"),
+        runtime=runtime_of(OTHER),
     message:
         "features {wildcards.run}: {params.cells}"
     shell:
         "cstp features --spec {input.spec} {params.cache} --index {input.index} {params.encoder} "
-        "--out runs/features/{wildcards.run} --threads {threads} >> {log} 2>&1"
+        "--out runs/features/{wildcards.run} {params.runtime} >> {log} 2>&1"

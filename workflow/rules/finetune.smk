@@ -28,10 +28,9 @@ rule finetune:
         cache=cache_option("finetune"),
         cells=cells_of("finetune"),
         encoder=encoder_option("finetune"),
-        workers=TRAIN.workers,
+        runtime=runtime_of(TRAIN),
     message:
         "finetune {wildcards.run}: {params.cells}"
     shell:
         "cstp finetune --spec {input.spec} {params.cache} --index {input.index} {params.encoder} "
-        "--out runs/finetune/{wildcards.run} --threads {threads} --workers {params.workers} "
-        ">> {log} 2>&1"
+        "--out runs/finetune/{wildcards.run} {params.runtime} >> {log} 2>&1"

@@ -27,12 +27,10 @@ rule pretrain:
     params:
         cache=cache_option("pretrain"),
         cells=cells_of("pretrain"),
-        workers=TRAIN.workers,
         launch=PRETRAIN_LAUNCH,
-        threads=process_threads,
+        runtime=runtime_of(TRAIN, PROCESSES),
     message:
         "pretrain {wildcards.run}: {params.cells}"
     shell:
         "{params.launch} pretrain --spec {input.spec} {params.cache} --index {input.index} "
-        "--out runs/pretrain/{wildcards.run} --threads {params.threads} "
-        "--workers {params.workers} >> {log} 2>&1"
+        "--out runs/pretrain/{wildcards.run} {params.runtime} >> {log} 2>&1"
