@@ -172,3 +172,23 @@ def test_loader_workers_are_capped_to_the_cores_of_each_process():
     assert runtime_options(paper, 2) == "--threads 2 --workers 1 --compile cuda"  # 2 cores
     assert runtime_options(paper, 16, processes=8) == "--threads 2 --workers 1 --compile cuda"
     assert runtime_options(ResourceSpec(), 1) == "--threads 1 --workers 0 --compile off"
+
+
+def test_a_global_batch_that_does_not_divide_over_the_processes_says_what_would():
+    import copy
+    from pathlib import Path
+
+    import yaml
+
+    from cstp.errors import CstpError
+    from cstp.workflow.plan import Plan
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+    config = copy.deepcopy(config) | {"preset": "paper"}
+    config["presets"]["paper"]["pretrain"]["processes"] = 8
+    config["presets"]["paper"]["resources"]["train"]["gpu"] = 8
+    with pytest.raises(CstpError) as err:
+        Plan.from_config(config, check_paths=False)
+    message = str(err.value)
+    assert "processes: 8 do not divide optim.batch_size 60, the global batch" in message
+    assert "use a batch of 56 or 64" in message and "10, 12, 15, 20, 30 or 60 processes" in message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import yaml
 
 from cstp.cli import main
 from cstp.errors import CstpError
-from cstp.workflow.estimate import ANCHORS, PUBLISHED, Rates, estimate
+from cstp.workflow.estimate import ANCHORS, BARE, EFFICIENCY, PUBLISHED, Rates, estimate
 from cstp.workflow.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,9 +74,49 @@ def test_wall_time_is_the_total_over_devices_or_the_longest_job(tmp_path, monkey
 
 def test_without_a_bench_file_the_h100_anchor_is_used_and_named(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = estimate(paper_plan(), ["table2"], None)
-    assert result["rates"].clips_per_s == ANCHORS[("r2plus1d_10", 1.0, 16, 112)][0]
-    assert "H100" in result["rates"].source
+    plan = paper_plan()
+    result = estimate(plan, ["table2"], None)
+    assert {r.clips_per_s for r in result["rates"]} == {BARE["r2plus1d_10"]}
+    assert all("H100" in r.source for r in result["rates"])
+    # BYOL cells (the target embeds both clips) at the symmetric step's measured efficiency, the
+    # pretext-only cells at the asymmetric one.
+    asymmetric, symmetric = EFFICIENCY["r2plus1d_10"]
+    assert symmetric == pytest.approx(283 * (8 / 3) / 813) and asymmetric > symmetric
+    train, _ = PUBLISHED["ucf101"]
+    expected = 0.0
+    for run in plan.runs_of(["table2"])["pretrain"]:
+        passes = run.spec.backbone_passes
+        efficiency = symmetric if passes > 2.5 else asymmetric
+        expected += 300 * train * passes / (BARE["r2plus1d_10"] * efficiency)
+    assert result["rows"]["pretrain"]["hours"] == pytest.approx(expected / 3600)
+
+
+def test_every_backbone_is_priced_by_its_own_anchor(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = paper_plan()
+    result = estimate(plan, ["table6"], None)
+    backbones = {r.spec.backbone.name for r in plan.runs_of(["table6"])["pretrain"]}
+    assert len(backbones) >= 3
+    assert {r.backbone for r in result["rates"]} == {f"{b} x1.0" for b in backbones}
+    for rates in result["rates"]:
+        assert rates.clips_per_s == BARE[rates.backbone.split()[0]]
+    assert ANCHORS[("c3d", 1.0, 16, 112, True)][0] == 880.0
+
+
+def test_the_paper_presets_kinetics_pretraining_is_the_official_recipe():
+    plan = paper_plan()
+    runs = plan.runs_of(["table6"])["pretrain"]
+    optims = {run.spec.dataset.split("-")[0]: run.spec.optim for run in runs}
+    assert (optims["kinetics400"].batch_size, optims["kinetics400"].lr) == (128, 0.09)
+    assert (optims["ucf101"].batch_size, optims["ucf101"].lr) == (60, 0.03)
+
+
+def test_all_is_a_target(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    config = ["--config", str(ROOT / "config.yaml"), "--preset", "paper"]
+    assert main(["plan", *config, "--estimate", "all"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("estimate: " + " + ".join(CONFIG["tables"]))
 
 
 def test_an_index_on_disk_gives_the_video_counts(tmp_path, monkeypatch):
@@ -94,10 +135,10 @@ def test_an_index_on_disk_gives_the_video_counts(tmp_path, monkeypatch):
 def test_a_synthetic_dataset_not_generated_yet_is_named(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     plan = Plan.from_config(copy.deepcopy(CONFIG))
+    bench = Rates.from_bench(bench_file(tmp_path / "b.json", clip="8x32x32"))
+    bench = dataclasses.replace(bench, backbone="r2plus1d_10 x0.25")  # the default's
     with pytest.raises(CstpError, match="not generated yet; make it with `snakemake"):
-        estimate(
-            plan, ["table2"], Rates.from_bench(bench_file(tmp_path / "b.json", clip="8x32x32"))
-        )
+        estimate(plan, ["table2"], bench)
 
 
 def test_plan_estimate_prints_hours_rates_and_assumptions(tmp_path, monkeypatch, capsys):
@@ -106,7 +147,7 @@ def test_plan_estimate_prints_hours_rates_and_assumptions(tmp_path, monkeypatch,
     assert main(["plan", *config, "--estimate", "--gpus", "4", "results/table2.csv"]) == 0
     out = capsys.readouterr().out
     assert "device-hours; wall time on 4 device(s)" in out and "anchor: one H100" in out
-    assert "not the plan's backbone" not in out
+    assert "  r2plus1d_10 x1.0, symmetric step: 813.0 x 0.928 x 1.00, 8 job(s)" in out
     assert "epochs: pretraining [300], fine-tuning [100]" in out
 
 
@@ -131,11 +172,12 @@ def test_no_anchor_for_a_cpu_preset_says_how_to_measure(tmp_path, monkeypatch, c
     assert "cstp bench step --spec" in capsys.readouterr().err
 
 
-def test_a_bench_of_another_backbone_is_flagged(tmp_path, monkeypatch, capsys):
+def test_a_bench_of_a_backbone_no_job_uses_is_said(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     bench = json.loads(bench_file(tmp_path / "b.json").read_text())
     bench["cell"]["backbone"] = "r2plus1d_10 x0.25"
     (tmp_path / "b.json").write_text(json.dumps(bench))
     config = ["--config", str(ROOT / "config.yaml"), "--preset", "paper"]
     assert main(["plan", *config, "--estimate", "--bench", str(tmp_path / "b.json"), "table5"]) == 0
-    assert "(measured on r2plus1d_10 x0.25, not the plan's backbone" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "measured r2plus1d_10 x0.25, which no job here uses" in out and "anchor: one H100" in out

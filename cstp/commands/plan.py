@@ -90,6 +90,8 @@ def run_plan(args: argparse.Namespace) -> int:
     config = load_config(args)
     tables = config.get("tables", {})
     names = [Path(t).stem for t in args.tables] or list(tables)
+    if "all" in names:  # rule `all`: every table (the figures reuse Table 2's runs)
+        names = list(tables)
     unknown = [n for n in names if n not in tables]
     if unknown:
         raise CstpError(f"{unknown[0]}: no such table; tables: {', '.join(tables)}")
@@ -148,7 +150,6 @@ def _estimate(plan, names: list[str], bench: Path | None, gpus: int) -> int:
         raise CstpError(f"--gpus {gpus}: expected a number of devices >= 1")
     rates = Rates.from_bench(bench) if bench is not None else None
     result = estimate(plan, names, rates, gpus)
-    rates = result["rates"]
     study = plan.study
     print(f"estimate: {' + '.join(names)}, preset {study.preset_name}, seeds {list(study.seeds)}")
     table = pd.DataFrame(result["rows"]).T
@@ -158,13 +159,18 @@ def _estimate(plan, names: list[str], bench: Path | None, gpus: int) -> int:
         f"total {result['total_hours']:.2f} device-hours; wall time on {gpus} device(s) "
         f"{result['wall_hours']:.2f} h (longest job {result['longest_hours']:.2f} h)"
     )
-    print(f"rates: {rates.source}")
-    if result["mismatch"]:
-        print(f"  (measured on {rates.backbone}, not the plan's backbone: a rough figure)")
     print(
-        f"  backbone {rates.clips_per_s:.1f} clips/s, efficiency {rates.efficiency:.2f}, "
-        f"loader share {rates.loader_share:.2f}; other clip shapes scaled by voxels"
+        "rates: the bare backbone's clips/s x the step's efficiency x the loader's share (other "
+        "clip shapes scaled by voxels)"
     )
+    for used, jobs in sorted(result["rates"].items(), key=lambda item: -item[1]):
+        print(
+            f"  {used.backbone}, {used.step}: {used.clips_per_s:.1f} x {used.efficiency:.3f} x "
+            f"{used.loader_share:.2f}, {jobs} job(s)"
+        )
+    print(f"  from: {'; '.join(sorted({used.source for used in result['rates']}))}")
+    if rates is not None and rates not in result["rates"]:
+        print(f"  (--bench {bench} measured {rates.backbone}, which no job here uses)")
     print(f"videos: {'; '.join(result['sizes'])}")
     epochs = result["epochs"]
     print(f"epochs: pretraining {epochs['pretrain']}, fine-tuning {epochs['finetune']}")

@@ -64,6 +64,11 @@ class PretrainRecipe:
     contrastive: ContrastiveSettings = field(ContrastiveSettings(), "every scheme's settings")
     loss: LossWeights = field(LossWeights(), "weights of the loss terms")
     optim: OptimSpec = field(OptimSpec(), "optimiser and budget")
+    optim_on: dict[str, OptimSpec] = field(
+        {},
+        "optimiser and budget of the pretrainings on a named dataset, in place of `optim` (the "
+        "paper preset: the official code's Kinetics-400 recipe, docs: P4)",
+    )
     sync_batchnorm: bool = field(False, "data parallelism (CUDA): SyncBatchNorm")
     processes: int = field(
         1,
@@ -146,6 +151,12 @@ class PresetSpec:
             )
         if any(d.synthetic for d in self.datasets.values()) and self.synth is None:
             raise ValueError("synthetic datasets need the preset's `synth` (tiny or default)")
+        unknown = sorted(set(self.pretrain.optim_on) - set(self.datasets))
+        if unknown:
+            raise ValueError(
+                f"pretrain.optim_on.{unknown[0]}: not one of the datasets "
+                f"({', '.join(self.datasets)})"
+            )
         processes, gpus = self.pretrain.processes, self.resources.train.gpu
         if processes > 1 and gpus not in (0, processes):
             raise ValueError(

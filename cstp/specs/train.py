@@ -114,10 +114,7 @@ class PretrainSpec:
 
     def __post_init__(self):
         if self.processes < 1 or self.optim.batch_size % self.processes:
-            raise ValueError(
-                f"processes: {self.processes} must be >= 1 and divide optim.batch_size "
-                f"({self.optim.batch_size}), the global batch"
-            )
+            raise ValueError(batch_advice(self.optim.batch_size, self.processes))
 
     @property
     def backbone_passes(self) -> float:
@@ -137,6 +134,21 @@ class PretrainSpec:
             or pretext.stor
             or (pretext.playback_rate or pretext.rotation)
         )
+
+
+def batch_advice(batch: int, processes: int) -> str:
+    """Why `processes` cannot share a global batch of `batch`, and the sizes that would work."""
+    if processes < 1:
+        return f"processes: {processes} must be >= 1"
+    lower, upper = batch // processes * processes, (batch // processes + 1) * processes
+    batches = " or ".join(str(b) for b in (lower, upper) if b > 0)
+    divisors = [n for n in range(1, batch + 1) if batch % n == 0]
+    counts = ", ".join(map(str, divisors[:-1])) + f" or {divisors[-1]}"
+    return (
+        f"processes: {processes} do not divide optim.batch_size {batch}, the global batch: with "
+        f"{processes} processes use a batch of {batches}; a batch of {batch} divides over "
+        f"{counts} processes"
+    )
 
 
 @dataclass(frozen=True)

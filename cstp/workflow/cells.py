@@ -173,7 +173,7 @@ class SpecBuilder:
             sampling=sampling,
             contrastive=ContrastiveSpec(scheme=cell.contrastive, **settings),
             loss=recipe.loss,
-            optim=recipe.optim,
+            optim=recipe.optim_on.get(dataset.key, recipe.optim),
             sync_batchnorm=recipe.sync_batchnorm,
             processes=recipe.processes,
             precision=self.preset.precision,

@@ -9,8 +9,9 @@ pipeline, the share of the step rate that the loader let through end to end (e /
   validation clips, a third each); a linear probe trains its head only, a third per clip;
 - evaluation and features: test (and training) videos x clips, a third per clip.
 
-A job of another clip shape than the bench's is scaled by voxels (frames x side^2). Without a bench
-file, rates are anchors measured on one H100 (shared notes, gpu-ceilings); no anchor, no estimate.
+A job of another clip shape than the bench's is scaled by voxels (frames x side^2). A bench file
+prices the jobs of its own backbone; every other job is priced by its backbone's anchor, measured
+on one H100 (shared notes, gpu-ceilings); no bench and no anchor, no estimate.
 """
 
 from __future__ import annotations
@@ -31,11 +32,20 @@ PUBLISHED = {
     "hmdb51": (3570, 1530),
     "kinetics400": (246535, 19906),  # train / validation as released; copies today hold fewer
 }
-# One H100, 16x112x112, batch 64, bf16 + channels_last_3d, eager (gpu-ceilings.md): the bare
-# backbone's training clips/s and the CSTP-BYOL step's efficiency against it.
+# One H100, 16x112x112, batch 64, bf16 + channels_last_3d, eager (gpu-ceilings.md): each backbone's
+# bare training clips/s, and the CSTP-BYOL step's efficiency against it, asymmetric (the target
+# embeds clip 2 only) and symmetric (both clips): measured passes 2.44 / 2.88 against the ideal
+# 2.33 / 2.67 for R(2+1)D-10, 2.43 / 2.88 for R(2+1)D-18. The other backbones' joint steps were not
+# measured: they take R(2+1)D-10's efficiencies.
+BARE = {"r2plus1d_10": 813.0, "r2plus1d_18": 481.0, "r3d_18": 960.0, "c3d": 880.0, "s3d_g": 987.0}
+EFFICIENCY = {  # (asymmetric, symmetric)
+    "r2plus1d_10": (333 * (2 + 1 / 3) / 813, 283 * (2 + 2 / 3) / 813),
+    "r2plus1d_18": (198 * (2 + 1 / 3) / 481, 167 * (2 + 2 / 3) / 481),
+}
 ANCHORS = {
-    ("r2plus1d_10", 1.0, 16, 112): (813.0, 333 * 2.33 / 813),
-    ("r2plus1d_18", 1.0, 16, 112): (481.0, 198 * 2.33 / 481),
+    (name, 1.0, 16, 112, symmetric): (clips, EFFICIENCY.get(name, EFFICIENCY["r2plus1d_10"])[i])
+    for name, clips in BARE.items()
+    for i, symmetric in enumerate((False, True))
 }
 ANCHOR_SOURCE = "anchor: one H100, bf16 + channels_last_3d, eager (shared notes, gpu-ceilings)"
 
@@ -50,6 +60,7 @@ class Rates:
     voxels: int  # frames x side^2 of the bench's clips
     source: str
     backbone: str = ""  # "name xwidth" it was measured on
+    step: str = "measured cell"  # which step's efficiency: the bench's cell, or an anchor's
 
     @classmethod
     def from_bench(cls, path: Path) -> Rates:
@@ -69,8 +80,10 @@ class Rates:
         return cls(rates.clips_per_s, rates.efficiency, share, voxels, source, backbone)
 
     @classmethod
-    def anchor(cls, backbone, frames: int, size: int) -> Rates:
-        key = (backbone.name, backbone.width, frames, size)
+    def anchor(cls, backbone, frames: int, size: int, symmetric: bool = True) -> Rates:
+        """The anchor of `backbone` at frames x size^2, its efficiency that of a symmetric (both
+        clips to the target encoder) or an asymmetric step."""
+        key = (backbone.name, backbone.width, frames, size, symmetric)
         if key not in ANCHORS:
             raise CstpError(
                 f"no measured rate for {backbone.name} x{backbone.width} at {frames}x{size}x{size}"
@@ -78,7 +91,9 @@ class Rates:
                 "bench.json` on the target machine and pass --bench bench.json"
             )
         clips, efficiency = ANCHORS[key]
-        return cls(clips, efficiency, 1.0, frames * size * size, ANCHOR_SOURCE, _name(backbone))
+        step = "symmetric step" if symmetric else "asymmetric step"
+        voxels = frames * size * size
+        return cls(clips, efficiency, 1.0, voxels, ANCHOR_SOURCE, _name(backbone), step)
 
     def seconds(self, passes: float, voxels: int) -> float:
         """Seconds for `passes` backbone passes over clips of `voxels` voxels."""
@@ -131,17 +146,19 @@ def _voxels(clip) -> int:
     return clip.frames * clip.size * clip.size
 
 
-def estimate(plan: Plan, tables: list[str], rates: Rates | None, gpus: int = 1) -> dict:
+def estimate(plan: Plan, tables: list[str], bench: Rates | None, gpus: int = 1) -> dict:
     """Jobs and device-hours per kind for `tables`, the wall time on `gpus` devices, and the
-    assumptions behind the figures."""
+    rates behind the figures (with how many jobs each priced)."""
     runs = plan.runs_of(tables)
-    first = runs["pretrain"][0].spec if runs["pretrain"] else runs["finetune"][0].spec
-    if rates is None:
-        rates = Rates.anchor(first.backbone, first.sampling.clip.frames, first.sampling.clip.size)
-    rows, longest, sources = {}, 0.0, set()
+    rows, longest, sizes, used = {}, 0.0, set(), {}
     for kind in KINDS:
-        seconds = [rates.seconds(*job_passes(plan, run)) for run in runs[kind]]
-        sources |= {video_counts(run)[2] for run in runs[kind]}
+        seconds = []
+        for run in runs[kind]:
+            rates = _rates(plan, run, bench)
+            passes = job_passes(plan, run)
+            used[rates] = used.get(rates, 0) + 1
+            seconds.append(rates.seconds(*passes))
+            sizes.add(video_counts(run)[2])
         rows[kind] = {"jobs": len(seconds), "hours": sum(seconds) / 3600}
         longest = max([longest, *seconds])
     total = sum(row["hours"] for row in rows.values())
@@ -151,11 +168,22 @@ def estimate(plan: Plan, tables: list[str], rates: Rates | None, gpus: int = 1) 
         "wall_hours": max(longest / 3600, total / gpus),
         "longest_hours": longest / 3600,
         "gpus": gpus,
-        "rates": rates,
-        "sizes": sorted(sources),
+        "rates": used,
+        "sizes": sorted(sizes),
         "epochs": _epochs(runs),
-        "mismatch": rates.backbone != _name(first.backbone),
     }
+
+
+def _rates(plan: Plan, run: Run, bench: Rates | None) -> Rates:
+    """Evaluation jobs are priced like their fine-tuning (same backbone and clips)."""
+    if run.kind == "evaluate":
+        run = plan.run("finetune", run.spec.finetune)
+    spec = run.spec
+    if bench is not None and bench.backbone == _name(spec.backbone):
+        return bench
+    symmetric = run.kind == "pretrain" and spec.backbone_passes > 2 + 1 / 3 + 1e-9
+    clip = spec.clip if run.kind == "features" else spec.sampling.clip
+    return Rates.anchor(spec.backbone, clip.frames, clip.size, symmetric)
 
 
 def _name(backbone) -> str:
