@@ -192,3 +192,42 @@ def test_a_global_batch_that_does_not_divide_over_the_processes_says_what_would(
     message = str(err.value)
     assert "processes: 8 do not divide optim.batch_size 60, the global batch" in message
     assert "use a batch of 56 or 64" in message and "10, 12, 15, 20, 30 or 60 processes" in message
+
+
+@pytest.mark.slow
+def test_a_compiled_pretraining_writes_an_encoder_a_finetune_reads(
+    synth_index, tmp_path, monkeypatch
+):
+    """compile: on, on the CPU. The backend is aot_eager (TorchDynamo's graph capture and
+    AOTAutograd, everything but Inductor's code generation, which takes about 160 s for this tiny
+    network on this machine's CPU; the GPU check compiles with Inductor)."""
+    import torch._dynamo
+
+    from cstp.engine.finetune import finetune
+    from cstp.specs.base import spec_hash
+    from test_engine import finetune_spec
+
+    compiled = []
+    original = torch.nn.Module.compile
+
+    def compile_(module, **kwargs):
+        compiled.append(type(module).__name__)
+        return original(module, backend="aot_eager")
+
+    monkeypatch.setattr(torch.nn.Module, "compile", compile_)
+    torch._dynamo.reset()
+    spec = pretrain_spec("byol", epochs=1)
+    fast = rt.Runtime(device="cpu", threads=1, compile="on")
+    pretrain(spec, synth_index, tmp_path / "compiled", fast)
+    assert compiled == ["VideoResNet"]  # the backbone alone, once
+    pretrain(spec, synth_index, tmp_path / "eager", CPU)
+    a = torch.load(tmp_path / "compiled" / "encoder.pt", weights_only=False)["state_dict"]
+    b = torch.load(tmp_path / "eager" / "encoder.pt", weights_only=False)["state_dict"]
+    assert a.keys() == b.keys()  # no compiled-module prefixes in what the encoder holds
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+    tuned = finetune_spec(spec_hash(spec), epochs=1)
+    metrics = finetune(
+        tuned, synth_index, tmp_path / "tuned", tmp_path / "compiled" / "encoder.pt", CPU
+    )
+    assert metrics["final"]["epoch"] == 1 and (tmp_path / "tuned" / "model.pt").exists()
