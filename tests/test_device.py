@@ -68,12 +68,21 @@ def test_a_bad_local_rank_is_named(monkeypatch):
         rt.Runtime().torch_device()
 
 
-def test_bf16_on_the_cpu_is_really_bf16():
+def test_bf16_on_the_cpu_runs_fp32_and_says_so(caplog):
     a = torch.randn(4, 4)
     with rt.autocast(torch.device("cpu"), "bf16"):
-        assert (a @ a).dtype == torch.bfloat16
-    with rt.autocast(torch.device("cpu"), "fp32"):
         assert (a @ a).dtype == torch.float32
+    assert rt.precision_run(torch.device("cpu"), "bf16") == "fp32"
+    assert "the spec asks for bf16; on cpu this job runs fp32" in caplog.text
+    assert rt.precision_run(torch.device("cuda", 0), "bf16") == "bf16"
+
+
+def test_a_bf16_pretraining_on_the_cpu_records_that_it_ran_fp32(synth_index, tmp_path):
+    import dataclasses
+
+    spec = dataclasses.replace(pretrain_spec("simclr", epochs=1), precision="bf16")
+    metrics = pretrain(spec, synth_index, tmp_path, CPU)
+    assert metrics["precision_run"] == "fp32" and metrics["peak_memory_gib"] is None
 
 
 def _pairs(n=8, d=16):
@@ -202,10 +211,10 @@ def test_a_compiled_pretraining_writes_an_encoder_a_finetune_reads(
     AOTAutograd, everything but Inductor's code generation, which takes about 160 s for this tiny
     network on this machine's CPU; the GPU check compiles with Inductor)."""
     import torch._dynamo
+    from test_engine import finetune_spec
 
     from cstp.engine.finetune import finetune
     from cstp.specs.base import spec_hash
-    from test_engine import finetune_spec
 
     compiled = []
     original = torch.nn.Module.compile

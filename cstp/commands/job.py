@@ -50,6 +50,11 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
         "--no-channels-last", action="store_true", help="keep contiguous layout on CUDA"
     )
     group.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic kernels only (CUDA: slower; a rerun or a resume is bit-equal)",
+    )
+    group.add_argument(
         "--cache", type=Path, help="frame cache of the dataset (cstp cache): read, not decode"
     )
 
@@ -64,6 +69,7 @@ def runtime(args: argparse.Namespace):
         channels_last=not args.no_channels_last,
         compile=args.compile,
         cache=args.cache,
+        deterministic=args.deterministic,
     )
 
 

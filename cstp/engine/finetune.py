@@ -16,7 +16,15 @@ from torch import nn
 from cstp import distributed as dist
 from cstp.engine import checkpoint
 from cstp.engine.encoder import build_encoder, predict, to_input
-from cstp.engine.runtime import Runtime, autocast, configure, prepare_model, seed_everything
+from cstp.engine.runtime import (
+    Runtime,
+    autocast,
+    configure,
+    peak_memory_gib,
+    precision_run,
+    prepare_model,
+    seed_everything,
+)
 from cstp.engine.trainer import Trainer, epoch_loader, make_optimizer
 from cstp.models.heads import Classifier
 from cstp.sampling.datasets import ClipDataset, TestClipsDataset, class_count, load_subset
@@ -119,6 +127,8 @@ def finetune(
         "final": rows_out[-1] if rows_out else {},
         "seconds": time.time() - started,
         "device": str(device),
+        "peak_memory_gib": peak_memory_gib(device),
+        "precision_run": precision_run(device, spec.precision),
     }
     if dist.rank() == 0:
         if spec.selection == "best_val":

@@ -12,7 +12,15 @@ import torch
 from cstp import distributed as dist
 from cstp.engine import checkpoint
 from cstp.engine.encoder import save_encoder, to_input
-from cstp.engine.runtime import Runtime, autocast, configure, prepare_model, seed_everything
+from cstp.engine.runtime import (
+    Runtime,
+    autocast,
+    configure,
+    peak_memory_gib,
+    precision_run,
+    prepare_model,
+    seed_everything,
+)
 from cstp.engine.trainer import Trainer, epoch_loader, make_optimizer
 from cstp.errors import CstpError
 from cstp.models.backbones import build_backbone
@@ -75,6 +83,8 @@ def pretrain(
         "seconds": time.time() - started,
         "device": str(device),
         "processes": dist.world_size(),
+        "peak_memory_gib": peak_memory_gib(device),
+        "precision_run": precision_run(device, spec.precision),
     }
     if dist.rank() == 0:
         save_encoder(run_dir / "encoder.pt", model.backbone, spec)

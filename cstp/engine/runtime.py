@@ -33,6 +33,7 @@ class Runtime:
     channels_last: bool = True  # channels_last_3d on CUDA (ignored on CPU)
     compile: str = "off"  # torch.compile the backbone: on, off, or cuda (on a GPU only)
     cache: Path | None = None  # a frame cache (`cstp cache`) to read instead of decoding
+    deterministic: bool = False  # CUDA: deterministic kernels only (slower; bit-equal reruns)
 
     def torch_device(self) -> torch.device:
         """The device of this process. A bare `cuda` (or `auto` on a GPU machine) means the
@@ -61,13 +62,24 @@ def configure(runtime: Runtime) -> torch.device:
     device = runtime.torch_device()
     threads = runtime.threads or _job_cores()
     torch.set_num_threads(threads)
+    if runtime.deterministic:
+        # cuBLAS needs a fixed workspace to be deterministic; set before its first call.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = not runtime.deterministic
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     log.info("device %s, %d threads, %d data workers", device, threads, runtime.workers)
     return device
+
+
+def peak_memory_gib(device: torch.device) -> float | None:
+    """The device's peak allocated memory so far (CUDA), or None."""
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2**30
 
 
 def _job_cores() -> int:
@@ -87,12 +99,22 @@ COMPILE_MODES = ("off", "on", "cuda")
 
 
 def autocast(device: torch.device, precision: str):
-    """The spec's precision, on whatever device runs it: bf16 autocast on CUDA and on the CPU
-    alike (so a bf16 spec means the same numbers' kind everywhere), nothing for fp32. Losses
-    leave it themselves (`cstp.losses.full_precision`)."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+    """bf16 autocast on CUDA when the spec asks for bf16; nothing otherwise. On a CPU a bf16 spec
+    runs fp32 (`precision_run` says so): CPU bf16 convolutions gave a NaN weight gradient in
+    R(2+1)D-10's first step here (docs/engine.md). Losses leave autocast themselves
+    (`cstp.losses.full_precision`)."""
+    if precision == "bf16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def precision_run(device: torch.device, precision: str) -> str:
+    """The precision a job of `precision` really runs on `device`, with a warning when it is not
+    the spec's."""
+    run = precision if device.type == "cuda" else "fp32"
+    if run != precision:
+        log.warning("the spec asks for %s; on %s this job runs %s", precision, device, run)
+    return run
 
 
 def compiles(runtime: Runtime, device: torch.device) -> bool:

@@ -185,7 +185,7 @@ def measure_step(
     result = {
         "machine": machine(device),
         "cell": _cell(spec),
-        "precision_run": precision_run(device, spec.precision),
+        "precision_run": measured_precision(device, spec.precision),
         "compiled": compiles(runtime, device),
         "backbone_clips_per_s": ceiling,
         "step_samples_per_s": joint,
@@ -210,7 +210,7 @@ def measure_step(
     return result
 
 
-def precision_run(device: torch.device, precision: str) -> str:
+def measured_precision(device: torch.device, precision: str) -> str:
     """The precision a matrix product really takes under the job's autocast on `device`."""
     a = torch.ones(2, 2, device=device)
     with autocast(device, precision):
