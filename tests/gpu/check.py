@@ -119,7 +119,7 @@ def bench(spec: PretrainSpec, index: Path, device: str, tiny: bool) -> list[dict
         data["backbone"]["name"] = name
         cell = from_dict(PretrainSpec, data, "bench")
         for mode in modes:
-            runtime = Runtime(device=device, threads=8, compile=mode)
+            runtime = Runtime(device=device, threads=1 if tiny else 8, compile=mode)
             setup = StepBench(steps=5, warmup=3, repeats=3, workers=0 if tiny else 8)
             started = time.time()
             result = measure_step(cell, runtime, setup, index if mode == "off" else None)
@@ -134,10 +134,11 @@ def interrupted_pretraining(spec: PretrainSpec, index: Path, work: Path, device:
     videos = len(load_subset(index, "train", min_frames=spec.sampling.clip.frames))
     per_epoch = max(1, videos // spec.optim.batch_size)
     epochs = max(2, math.ceil(STEPS / per_epoch))
-    spec = with_budget(spec, epochs=epochs, warmup_epochs=1.0)
+    spec = with_budget(spec, epochs=epochs, warmup_epochs=epochs / 2)  # half, as the recipe
     path = work / "pretrain.json"
     path.write_text(spec_json(spec))
     common = ["--spec", str(path), "--index", str(index), "--device", device, "--deterministic"]
+    common += ["--threads", "1"] if device == "cpu" else ["--workers", "8"]
     whole, cut = work / "whole", work / "cut"
     log = work / "pretrain.log"
     started = time.time()
@@ -178,6 +179,7 @@ def finetune_and_evaluate(specs, pretrain: dict, index: Path, work: Path, device
     path.write_text(spec_json(tuned))
     log = work / "finetune.log"
     args = ["--spec", str(path), "--index", str(index), "--device", device]
+    args += ["--threads", "1"] if device == "cpu" else ["--workers", "8"]
     started = time.time()
     args += ["--encoder", pretrain["encoder"], "--out", str(run)]
     finish(cstp("finetune", *args, log=log), "fine-tuning", log)
@@ -186,6 +188,7 @@ def finetune_and_evaluate(specs, pretrain: dict, index: Path, work: Path, device
     epath = work / "evaluate.json"
     epath.write_text(spec_json(evaluate))
     eargs = ["--spec", str(epath), "--index", str(index), "--device", device]
+    eargs += ["--threads", "1"] if device == "cpu" else ["--workers", "8"]
     eargs += ["--model", str(run / "model.pt"), "--out", str(work / "evaluate")]
     started = time.time()
     finish(cstp("evaluate", *eargs, log=log), "evaluation", log)
