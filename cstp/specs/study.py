@@ -67,7 +67,7 @@ class PretrainRecipe:
     optim_on: dict[str, OptimSpec] = field(
         {},
         "optimiser and budget of the pretrainings on a named dataset, in place of `optim` (the "
-        "paper preset: the official code's Kinetics-400 recipe, docs: P4)",
+        "paper preset: the official code's Kinetics-400 recipe, docs: P2)",
     )
     sync_batchnorm: bool = field(False, "data parallelism (CUDA): SyncBatchNorm")
     processes: int = field(
