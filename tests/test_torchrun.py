@@ -119,10 +119,18 @@ def test_a_stop_signal_under_torchrun_stops_both_processes_and_resumes_equal(
     time.sleep(1)
     assert all(not Path(f"/proc/{pid}").exists() for pid in pids), "orphaned processes"
 
+    if to_rank is not None:  # and the checkpoint damaged: the first process alone sets it aside
+        (out / "state" / "last.pt").write_bytes(b"not a checkpoint")
     resumed = _run(_command(spec, synth_index, out))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     epoch, batch = stops[0]
-    assert f"resuming {out} at epoch {epoch}, batch {batch}" in (out / "history.log").read_text()
+    history = (out / "history.log").read_text()
+    if to_rank is None:
+        assert f"resuming {out} at epoch {epoch}, batch {batch}" in history
+    else:
+        assert [p.name for p in (out / "state").glob("*.damaged")] == ["last.pt.damaged"]
+        assert "FileNotFoundError" not in resumed.stdout + resumed.stderr
+        assert f"resuming {out} at epoch " in history, history[-3000:]  # from previous.pt
     a, b = _state(whole), _state(out)  # backbone, heads, target encoder, queue
     assert a.keys() == b.keys()
     assert [k for k in a if not torch.equal(a[k], b[k])] == []

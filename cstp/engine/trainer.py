@@ -291,13 +291,16 @@ class Trainer:
     def _first_readable(self, repair: bool) -> dict | None:
         for path in (self.state_path, self.previous_path):
             try:
-                return checkpoint.load(path)
+                state = checkpoint.load(path)
             except checkpoint.DamagedCheckpoint as err:
                 if repair:
                     log.warning(
                         "%s; moved to %s.damaged, trying an older checkpoint", err, path.name
                     )
                     path.replace(path.with_name(path.name + ".damaged"))
+                continue
+            if state is not None:  # a missing last.pt (set aside, or a kill between the two
+                return state  # renames of a save) falls back to previous.pt as well
         return None
 
     def _resume(self) -> tuple[int, int, Meter]:
