@@ -131,6 +131,15 @@ def test_several_seeds_multiply_the_runs():
     assert plan.counts(["table2"])["pretrain"] == 45
 
 
+def _smoke_optim(recipe: str, key: str, value) -> dict:
+    """The config's presets with one optimiser setting of the smoke preset's `recipe` replaced."""
+    smoke = CONFIG["presets"]["smoke"]
+    section = smoke.get(recipe, {})
+    optim = {**section.get("optim", {}), key: value}
+    presets = {**CONFIG["presets"], "smoke": {**smoke, recipe: {**section, "optim": optim}}}
+    return {"presets": presets, "preset": "smoke"}
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -182,6 +191,17 @@ def test_several_seeds_multiply_the_runs():
             "presets.default.datasets.ucf101: synthetic: true but `root`/`splits` are given",
         ),
         ({"colour": 1}, "Additional properties are not allowed ('colour' was unexpected)"),
+        *(  # budgets and rates out of range: an untrained "pretrained" encoder, a traceback
+            (
+                _smoke_optim(recipe, key, value),
+                f"presets.smoke.{recipe}.optim.{key}: {wanted}",
+            )
+            for recipe, key, value, wanted in (
+                ("pretrain", "epochs", 0, "0 is out of range; expected >= 1"),
+                ("finetune", "batch_size", 0, "0 is out of range; expected >= 1"),
+                ("pretrain", "lr", float("nan"), "expected a finite number, got nan"),
+            )
+        ),
     ],
 )
 def test_bad_config_stops_before_any_job_and_says_why(override, message, tmp_path):

@@ -50,8 +50,8 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class PretrainRecipe:
-    playback_rates: tuple[int, ...] = field((1, 2, 4, 8), "candidate playback rates")
-    fixed_rate: int = field(1, "frame step of cells without a random playback rate")
+    playback_rates: tuple[int, ...] = field((1, 2, 4, 8), "candidate playback rates", at_least=1)
+    fixed_rate: int = field(1, "frame step of cells without a random playback rate", at_least=1)
     base: BaseAugment = field(BaseAugment(), "base augmentation")
     stor: StorSpec = field(StorSpec(), "STOR candidates (a row may give its own) and crop policy")
     crop_cap: str = field(
@@ -69,31 +69,36 @@ class PretrainRecipe:
         1,
         "data-parallel processes per pretraining job (torchrun --nproc-per-node; one GPU each "
         "when resources.train.gpu is set); optim.batch_size is the global batch",
+        at_least=1,
     )
 
 
 @dataclass(frozen=True)
 class FinetuneRecipe:
     fixed_rate: int = field(
-        1, "frame step of every downstream clip: training, validation, test and features"
+        1,
+        "frame step of every downstream clip: training, validation, test and features",
+        at_least=1,
     )
     base: BaseAugment = field(FINETUNE_BASE, "training augmentation")
     classifier: ClassifierSpec = field(ClassifierSpec(), "classification head")
     optim: OptimSpec = field(FINETUNE_OPTIM, "optimiser and budget")
-    val_fraction: float = field(0.1, "share of training groups held out for model selection")
+    val_fraction: float = field(
+        0.1, "share of training groups held out for model selection", at_least=0, below=1
+    )
     selection: str = field("best_val", "best_val or last", choices=("best_val", "last"))
-    val_clips: int = field(3, "clips per validation video")
+    val_clips: int = field(3, "clips per validation video", at_least=1)
 
 
 @dataclass(frozen=True)
 class ResourceSpec:
     """How a job runs (Snakemake resources); never part of a run's identity."""
 
-    threads: int = field(1, "cores (torch threads)")
-    mem_mb: int = field(4000, "memory, MB")
-    runtime: int = field(60, "minutes, multiplied by the attempt number on retries")
-    gpu: int = field(0, "GPUs")
-    workers: int = field(0, "data-loader processes")
+    threads: int = field(1, "cores (torch threads)", at_least=1)
+    mem_mb: int = field(4000, "memory, MB", at_least=1)
+    runtime: int = field(60, "minutes, multiplied by the attempt number on retries", at_least=1)
+    gpu: int = field(0, "GPUs", at_least=0)
+    workers: int = field(0, "data-loader processes", at_least=0)
 
 
 @dataclass(frozen=True)
