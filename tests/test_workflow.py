@@ -1,6 +1,7 @@
 """The Snakemake workflow: job counts per table, shared cells, config errors, the Slurm profile,
 and a real end-to-end run of one table on the smoke preset."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TOOL_ENV, run_snakemake, wait_for
+from conftest import TOOL_ENV, run_snakemake, wait_for, workflow_copy
 
 from cstp.workflow.plan import Plan
 
@@ -496,3 +497,37 @@ def test_the_frame_cache_switch_adds_cache_jobs_that_the_jobs_read():
         lines = [line for line in commands.splitlines() if f"cstp {kind} --spec" in line]
         assert lines and all("--cache data/cache/synth-tiny-" in line for line in lines)
     assert "cache" not in job_stats("results/table2.csv")
+
+
+# One pretrained row of Table 5: a pretrain -> finetune and features -> evaluate -> table chain.
+ONE_ROW = "tables=" + json.dumps(
+    {
+        "table5": {
+            "rows": [{"exp": "spatial", "pretext": ["stor_spatial"], "paper": {"ucf101": 67.8}}]
+        }
+    }
+)
+
+
+@pytest.mark.slow
+def test_a_checkout_whose_path_holds_a_space_and_non_ascii_builds_the_table(tmp_path):
+    """Every path a rule's shell line passes is quoted: a checkout in '~/a b/Übung' runs."""
+    work = workflow_copy(tmp_path / "a b" / "Übung é")
+    snakemake("--cores", "1", "results/table5.csv", "--config", "preset=smoke", ONE_ROW, cwd=work)
+    table = (work / "results" / "table5.csv").read_text().splitlines()
+    assert len(table) == 2 and table[1].startswith("spatial,")
+    stamps = sorted(p.name.split("-")[0] for p in (work / "runs" / "code").glob("*.json"))
+    assert stamps == ["evaluate", "features", "finetune", "pretrain", "scan", "synth", "table"]
+    assert (
+        "Nothing to be done"
+        in snakemake(
+            "-n",
+            "--cores",
+            "1",
+            "results/table5.csv",
+            "--config",
+            "preset=smoke",
+            ONE_ROW,
+            cwd=work,
+        ).stdout
+    )

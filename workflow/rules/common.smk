@@ -1,4 +1,5 @@
 # Config validation, the job plan, and every input function the rules use (no logic in rules).
+import shlex
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -102,7 +103,8 @@ def synth_marker(wildcards):
 def scan_args(wildcards):
     d = dataset_of(wildcards)
     split = f" --split {d.split}" if d.kind != "kinetics400" else ""
-    return f"{d.kind} --root {d.root} --splits {d.splits}{split}"
+    root, splits = shlex.quote(str(d.root)), shlex.quote(str(d.splits))
+    return f"{d.kind} --root {root} --splits {splits}{split}"
 
 
 def index_of(kind):
@@ -131,7 +133,7 @@ def cache_option(kind):
         if not FRAME_CACHE:
             return Untracked("")
         folder = PLAN.run(kind, wildcards.run).dataset.cache(CLIP.short_side).parent
-        return Untracked(f"--cache {folder}")
+        return Untracked(f"--cache {shlex.quote(str(folder))}")
 
     return option
 
@@ -162,7 +164,8 @@ def encoder_of(kind):
 def encoder_option(kind):
     def option(wildcards):
         pretrain = PLAN.run(kind, wildcards.run).parent
-        return f"--encoder runs/pretrain/{pretrain}/encoder.pt" if pretrain else ""
+        encoder = shlex.quote(f"runs/pretrain/{pretrain}/encoder.pt")
+        return f"--encoder {encoder}" if pretrain else ""
 
     return option
 

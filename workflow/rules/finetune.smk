@@ -32,6 +32,6 @@ rule finetune:
     message:
         "finetune {wildcards.run}: {params.cells}"
     shell:
-        "cstp finetune --spec {input.spec} {params.cache} --index {input.index} {params.encoder} "
+        "cstp finetune --spec {input.spec:q} {params.cache} --index {input.index:q} {params.encoder} "
         "--out runs/finetune/{wildcards.run} --threads {threads} --workers {params.workers} "
-        ">> {log} 2>&1"
+        ">> {log:q} 2>&1"

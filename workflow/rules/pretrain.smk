@@ -33,6 +33,6 @@ rule pretrain:
     message:
         "pretrain {wildcards.run}: {params.cells}"
     shell:
-        "{params.launch} pretrain --spec {input.spec} {params.cache} --index {input.index} "
+        "{params.launch} pretrain --spec {input.spec:q} {params.cache} --index {input.index:q} "
         "--out runs/pretrain/{wildcards.run} --threads {params.threads} "
-        "--workers {params.workers} >> {log} 2>&1"
+        "--workers {params.workers} >> {log:q} 2>&1"
