@@ -158,3 +158,40 @@ def test_a_touched_source_with_the_same_bytes_is_read_from_the_cache_again(copy_
     assert FrameCache(out).source(row["path"], int(row["frames"])) is None  # changed, so far
     assert build_cache(copy_index, out, None, progress=False)["decoded"] == 0
     assert FrameCache(out).source(row["path"], int(row["frames"])) is not None
+
+
+def _damage(file, how: str) -> None:
+    """Cut an array file short (as `truncate -s 200` does), or overwrite its frames at the same
+    size (a bad copy, a stray write)."""
+    data = bytearray(file.read_bytes())
+    if how == "truncated":
+        file.write_bytes(bytes(data[:200]))
+    else:
+        data[-2000:] = bytes(255 - b for b in data[-2000:])
+        file.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["truncated", "overwritten"])
+def test_a_damaged_array_is_found_decoded_instead_and_rebuilt(
+    copy_index, tmp_path, caplog, capsys, how
+):
+    out = tmp_path / "cache"
+    build_cache(copy_index, out, None, progress=False)
+    test = load_subset(copy_index, "test")
+    path = str(test["path"].iloc[0])
+    entry = FrameCache(out).videos[path]
+    size = (out / entry["file"]).stat().st_size
+    _damage(out / entry["file"], how)
+    assert ((out / entry["file"]).stat().st_size == size) == (how == "overwritten")
+    # A job decodes that video instead, with a warning naming it, and reads the same clips.
+    with caplog.at_level(logging.WARNING):
+        cached = ClipsOfTest(test, SPEC, 2, 0.875, out)[0][0]
+    assert f"{path}: damaged in the frame cache {out}" in caplog.text
+    assert torch.equal(cached, ClipsOfTest(test, SPEC, 2, 0.875)[0][0])
+    # `cstp cache --verify` names it and changes nothing; `cstp cache` rebuilds that array only.
+    assert main(["cache", "--out", str(out), "--verify"]) == 1
+    printed = capsys.readouterr().out
+    assert f"  damaged: {path}: {entry['file']}" in printed and "1 damaged arrays" in printed
+    assert build_cache(copy_index, out, None, progress=False)["decoded"] == 1
+    assert main(["cache", "--out", str(out), "--verify"]) == 0
+    assert FrameCache(out).source(path, int(test["frames"].iloc[0])) is not None
