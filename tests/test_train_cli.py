@@ -52,6 +52,16 @@ def test_a_cell_from_the_command_line(synth_index, tmp_path, capsys):
     log = capsys.readouterr().out
     assert log.startswith("$ cstp evaluate --spec ") and "top-1 video" in log
     assert json.loads((tmp_path / "ev" / "code.json").read_text())["kind"] == "evaluate"
+    other = ["--spec", str(_write(tmp_path / "o.yaml", {**test, "finetune": "0123456789"}))]
+    assert main(["evaluate", *other, "--model", model, "--out", str(tmp_path / "o"), *run]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "but the spec names 0123456789; delete it and run the workflow again, which fine-tunes "
+            "run 0123456789 anew"
+        )
+    )
 
     feats = {"pretrain": pre_hash, "backbone": TINY, "clip": CLIP, "views": {"clips": 2}}
     feats["retrieval"] = {"center": True}

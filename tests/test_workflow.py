@@ -509,25 +509,96 @@ ONE_ROW = "tables=" + json.dumps(
 )
 
 
+ONE_ROW_ARGS = ("--cores", "1", "results/table5.csv", "--config", "preset=smoke", ONE_ROW)
+
+
+@pytest.fixture(scope="module")
+def one_row_run(tmp_path_factory) -> Path:
+    """One row of Table 5 built on the smoke preset in a workflow copy whose path holds a space
+    and non-ASCII characters, as a user's checkout in '~/a b/Übung é' would."""
+    work = workflow_copy(tmp_path_factory.mktemp("spaced") / "a b" / "Übung é")
+    snakemake(*ONE_ROW_ARGS, cwd=work)
+    return work
+
+
 @pytest.mark.slow
-def test_a_checkout_whose_path_holds_a_space_and_non_ascii_builds_the_table(tmp_path):
-    """Every path a rule's shell line passes is quoted: a checkout in '~/a b/Übung' runs."""
-    work = workflow_copy(tmp_path / "a b" / "Übung é")
-    snakemake("--cores", "1", "results/table5.csv", "--config", "preset=smoke", ONE_ROW, cwd=work)
-    table = (work / "results" / "table5.csv").read_text().splitlines()
+def test_a_checkout_whose_path_holds_a_space_and_non_ascii_builds_the_table(one_row_run):
+    """Every path a rule's shell line passes is quoted (the code stamps failed first)."""
+    table = (one_row_run / "results" / "table5.csv").read_text().splitlines()
     assert len(table) == 2 and table[1].startswith("spatial,")
-    stamps = sorted(p.name.split("-")[0] for p in (work / "runs" / "code").glob("*.json"))
+    stamps = sorted(p.name.split("-")[0] for p in (one_row_run / "runs" / "code").glob("*.json"))
     assert stamps == ["evaluate", "features", "finetune", "pretrain", "scan", "synth", "table"]
-    assert (
-        "Nothing to be done"
-        in snakemake(
-            "-n",
-            "--cores",
-            "1",
-            "results/table5.csv",
-            "--config",
-            "preset=smoke",
-            ONE_ROW,
+    assert "Nothing to be done" in snakemake("-n", *ONE_ROW_ARGS, cwd=one_row_run).stdout
+
+
+def _plan_list(work: Path) -> str:
+    study = next((work / "runs" / "study").glob("*.json"))
+    listing = cstp("plan", "--config", str(study), "--list", "results/table5.csv", cwd=work)
+    return listing.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_a_failed_or_deleted_run_is_redone_by_the_same_command(one_row_run):
+    """A run whose outputs went missing is missing for the workflow as for `cstp plan --list`: the
+    same command redoes it (it used to say "Nothing to be done" over a table of a lost run)."""
+    work = one_row_run
+    finetune = next((work / "runs" / "finetune").glob("*/model.pt")).parent
+    pretrain = next((work / "runs" / "pretrain").glob("*/encoder.pt")).parent
+    # A damaged spec.json (cut short; its job then failed on it and lost its model): the
+    # workflow writes it again, and the run, made from that very spec, stays as it is.
+    spec = finetune / "spec.json"
+    text = spec.read_text()
+    spec.write_text(text[:40])
+    model = (finetune / "model.pt").stat().st_mtime_ns
+    rerun = snakemake(*ONE_ROW_ARGS, cwd=work)
+    assert "Nothing to be done" in rerun.stdout + rerun.stderr
+    assert spec.read_text() == text and (finetune / "model.pt").stat().st_mtime_ns == model
+    # A failed job (Snakemake deletes its outputs), or a run folder emptied by hand.
+    for outputs in ((finetune / "model.pt", finetune / "metrics.json"), (pretrain / "encoder.pt",)):
+        for output in outputs:
+            output.unlink()
+        assert "1 missing" in _plan_list(work)
+        study = next((work / "runs" / "study").glob("*.json"))
+        by_hand = subprocess.run(
+            [sys.executable, "-m", "cstp", "table", "table5", "--config", str(study)],
             cwd=work,
-        ).stdout
+            env=ENV,
+            capture_output=True,
+            text=True,
+        )
+        assert by_hand.returncode != 0
+        assert f"{outputs[0].relative_to(work)} " in by_hand.stderr  # the table refuses, naming it
+        planned = snakemake("-n", *ONE_ROW_ARGS, cwd=work)
+        said = [line for line in planned.stderr.splitlines() if "since the table was built" in line]
+        assert len(said) == 1 and said[0].startswith(f"table5: {outputs[0].relative_to(work)}")
+        snakemake(*ONE_ROW_ARGS, cwd=work)
+        assert all(output.is_file() for output in outputs)
+        assert _plan_list(work) == "4 done of 4 jobs"
+    assert "Nothing to be done" in snakemake("-n", *ONE_ROW_ARGS, cwd=work).stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"), [("- preset: smoke\n", "a list"), ("smoke\n", "a single value ('smoke')")]
+)
+def test_a_config_file_that_is_not_a_mapping_is_named(text, kind, tmp_path):
+    work = tmp_path / "work"
+    workflow_copy(work)
+    (work / "config.yaml").unlink()  # the copy's link to the repository's config
+    (work / "config.yaml").write_text(text)
+    result = snakemake("-n", "--nolock", "--cores", "1", cwd=work, check=False)
+    said = result.stdout + result.stderr
+    assert result.returncode != 0 and "Job stats" not in said
+    message = (
+        f"a config file holds a mapping of keys (preset:, seeds:, presets:, tables:), not {kind}"
     )
+    assert f"config: config.yaml: {message}" in said
+    listed = subprocess.run(
+        [sys.executable, "-m", "cstp", "plan", "--config", str(work / "config.yaml")],
+        cwd=work,
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    err = listed.stderr.strip().splitlines()
+    assert listed.returncode == 2 and len(err) == 1
+    assert err[0].endswith(f"{work / 'config.yaml'}: {message}")

@@ -13,6 +13,7 @@ from cstp.workflow.resources import local_gpus
 from cstp.workflow.rules import (
     Untracked,
     dataset_at,
+    lost_marker,
     schema_error,
     study_file,
     typed_overrides,
@@ -30,9 +31,12 @@ try:
 except CstpError as err:
     raise WorkflowError(f"config: {err}") from None
 # Every job reads its spec from runs/<kind>/<id>/spec.json, named by its content: write the
-# missing ones now (a file that exists is already right).
+# missing ones now, and again any that does not hold its spec (cut short, edited by hand).
 PLAN.write_specs()
 STUDY = study_file(config)
+# Per table, a file that changes when a run it was built from lost an output (see lost_marker):
+# Snakemake then redoes that run, as `cstp plan --list` reports it missing.
+LOST = {table: lost_marker(PLAN, table) for table in PLAN.tables}
 
 ENV = "../../environment.yml"
 TRAIN = PLAN.study.preset.resources.train
@@ -190,4 +194,6 @@ def runtime(base):
 
 
 def table_inputs(wildcards):
-    return [str(p) for p in PLAN.result_files(wildcards.table)]
+    return [str(p) for p in PLAN.table_inputs(wildcards.table)] + [
+        LOST[wildcards.table]
+    ]
