@@ -113,8 +113,8 @@ def lost_marker(plan, table: str, root: Path = Path(".")) -> str:
     if lost:
         more = f" and {len(missing) - 1} more files" if len(missing) > 1 else ""
         log.warning(
-            "%s: %s%s missing since the table was built (a failed job, or deleted by hand); "
-            "they run again, and what was built from them",
+            "%s: %s%s missing although the table exists (a failed job, outputs deleted by "
+            "hand, or runs new to the config); they run, and what was built from them",
             *(table, missing[0], more),
         )
     return str(path)
