@@ -6,11 +6,16 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import TOOL_ENV, wait_for
 
 from cstp.cli import main
 from cstp.data.cache import FrameCache, build_cache
@@ -158,3 +163,104 @@ def test_a_touched_source_with_the_same_bytes_is_read_from_the_cache_again(copy_
     assert FrameCache(out).source(row["path"], int(row["frames"])) is None  # changed, so far
     assert build_cache(copy_index, out, None, progress=False)["decoded"] == 0
     assert FrameCache(out).source(row["path"], int(row["frames"])) is not None
+
+
+def _damage(file, how: str) -> None:
+    """Cut an array file short (as `truncate -s 200` does), or overwrite its frames at the same
+    size (a bad copy, a stray write)."""
+    data = bytearray(file.read_bytes())
+    if how == "truncated":
+        file.write_bytes(bytes(data[:200]))
+    else:
+        data[-2000:] = bytes(255 - b for b in data[-2000:])
+        file.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["truncated", "overwritten"])
+def test_a_damaged_array_is_found_decoded_instead_and_rebuilt(
+    copy_index, tmp_path, caplog, capsys, how
+):
+    out = tmp_path / "cache"
+    build_cache(copy_index, out, None, progress=False)
+    test = load_subset(copy_index, "test")
+    path = str(test["path"].iloc[0])
+    entry = FrameCache(out).videos[path]
+    size = (out / entry["file"]).stat().st_size
+    _damage(out / entry["file"], how)
+    assert ((out / entry["file"]).stat().st_size == size) == (how == "overwritten")
+    # A job decodes that video instead, with a warning naming it, and reads the same clips.
+    with caplog.at_level(logging.WARNING):
+        cached = ClipsOfTest(test, SPEC, 2, 0.875, out)[0][0]
+    assert f"{path}: damaged in the frame cache {out}" in caplog.text
+    assert torch.equal(cached, ClipsOfTest(test, SPEC, 2, 0.875)[0][0])
+    # `cstp cache --verify` names it and changes nothing; `cstp cache` rebuilds that array only.
+    assert main(["cache", "--out", str(out), "--verify"]) == 1
+    printed = capsys.readouterr().out
+    assert f"  damaged: {path}: {entry['file']}" in printed and "1 damaged arrays" in printed
+    assert build_cache(copy_index, out, None, progress=False)["decoded"] == 1
+    assert main(["cache", "--out", str(out), "--verify"]) == 0
+    assert FrameCache(out).source(path, int(test["frames"].iloc[0])) is not None
+
+
+def _live_descendants(pid: int) -> set[int]:
+    """Every process below `pid` that is still running (zombies excluded), from /proc."""
+    children: dict[int, list[int]] = {}
+    states: dict[int, str] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, IndexError):
+            continue
+        child = int(stat.parent.name)
+        children.setdefault(int(parent), []).append(child)
+        states[child] = state
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            todo.append(child)
+            if states[child] != "Z":
+                found.add(child)
+    return found
+
+
+def test_a_killed_cstp_cache_leaves_no_worker_behind(copy_index, tmp_path):
+    """kill -9 of `cstp cache` runs no clean-up: its decoding workers must end by themselves
+    (they used to wait for work as orphans for as long as the machine ran)."""
+    rows = pd.read_csv(copy_index).query("status == 'ok'")
+    first = rows.iloc[0]
+    copies = []
+    for i in range(200):  # enough work that the pool is busy when the command is killed
+        copy = tmp_path / "videos" / f"v{i:03d}.avi"
+        copy.parent.mkdir(exist_ok=True)
+        shutil.copyfile(first["path"], copy)
+        copies.append({**first.to_dict(), "path": str(copy)})
+    pd.DataFrame(copies).to_csv(tmp_path / "many.csv", index=False)
+    command = [sys.executable, "-m", "cstp", "cache", "--index", str(tmp_path / "many.csv")]
+    command += ["--out", str(tmp_path / "cache"), "--workers", "2", "--no-progress"]
+    job = subprocess.Popen(command, env=TOOL_ENV, stdout=subprocess.DEVNULL)
+    below: set[int] = set()
+
+    def started() -> bool:  # the forkserver and its two workers, at least
+        below.update(_live_descendants(job.pid))
+        return len(below) >= 3
+
+    try:
+        wait_for(started, 60, "the decoding workers to start")
+        job.send_signal(signal.SIGKILL)
+        job.wait()
+        wait_for(lambda: not _alive(below), 30, f"the workers {sorted(_alive(below))} to end")
+    finally:
+        for pid in _alive(below):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive

@@ -374,3 +374,21 @@ def test_ucf101_copies_re_encoded_to_mp4_are_found_by_their_listed_names(tmp_pat
         row = index.loc[listed]
         assert (row["status"], row["frames"]) == ("ok", 14)
         assert row["path"] == os.path.abspath(copy.files[role].with_suffix(".mp4"))
+
+
+def test_a_copy_of_a_listed_video_in_a_subfolder_is_named_in_a_warning(tmp_path, media, caplog):
+    copy = build_ucf101(tmp_path)
+    listed = copy.files["audio"]  # ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi
+    media.make_video(listed.parent / "old" / listed.name, 12, seed=5)  # a stray older copy
+    caplog.set_level(logging.WARNING)
+    index = scan("ucf101", copy.root, copy.splits, 1).set_index("video")
+    row = index.loc["ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi"]
+    assert row["path"] == os.path.abspath(listed)  # the one at the listed place
+    note = (
+        "1 other file(s) could be it (ApplyEyeMakeup/old/v_ApplyEyeMakeup_g08_c01.avi); "
+        "using ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi"
+    )
+    assert row["warning"].endswith(note)
+    assert f"ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi: {note}" in caplog.messages
+    others = [m for m in caplog.messages if "other file(s) could be it" in m]
+    assert len(others) == 1  # no other video of the copy has a double

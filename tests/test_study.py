@@ -163,7 +163,11 @@ def test_interpretation_and_seeds_change_run_ids():
         ("colour", 1, "presets.default.colour: unknown key"),
         ("datasets.ucf101.root", "/x", "presets.default.datasets.ucf101: synthetic: true but"),
         ("pretrain.contrastive.scheme", "byol", "pretrain.contrastive.scheme: unknown key"),
-        ("test.clips", 0, "presets.default.test: clips and batch_size must be positive"),
+        ("test.clips", 0, "presets.default.test.clips: 0 is out of range; expected >= 1"),
+        ("finetune.optim.epochs", 0, "presets.default.finetune.optim.epochs: 0 is out of range"),
+        ("features.crop", 1.5, "presets.default.features.crop: 1.5 is out of range; expected > 0"),
+        ("resources.train.threads", 0, "presets.default.resources.train.threads: 0 is out of"),
+        ("pretrain.loss.rotation", float("inf"), "pretrain.loss.rotation: expected a finite"),
     ],
 )
 def test_a_bad_preset_key_is_named_before_any_job(key, value, message):

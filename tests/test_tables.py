@@ -128,3 +128,34 @@ def test_each_pretrained_cell_shows_its_pretext_heads_against_the_commonest_labe
     assert "| both | 50.0 (60.0) | 50.0 (60.0) |" in lines
     assert "| spatial | 50.0 (60.0) | - |" in lines
     assert not [line for line in lines if line.startswith("| baseline")]
+
+
+@pytest.mark.parametrize(
+    ("keep", "warning"),
+    [
+        (None, None),  # whole: no warning
+        (-9, "cut short: 2 of 3 epochs, the last line ends mid-way"),  # a number cut in two
+        (-1, "cut short: 2 of 3 epochs, the last line ends mid-way"),  # only its newline lost
+        ("lines", "cut short: 2 of 3 epochs;"),  # cut at the end of a line
+    ],
+)
+def test_a_truncated_pretraining_curve_is_named_in_a_warning(tmp_path, caplog, keep, warning):
+    import logging
+
+    from cstp.workflow.pages import read_curve
+
+    text = "epoch,loss,acc_rotation\n1,2.5,0.25\n2,2.25,0.375\n3,2.125,0.4375\n"
+    path = tmp_path / "metrics.csv"
+    if keep == "lines":
+        path.write_text("".join(text.splitlines(keepends=True)[:3]))
+    else:
+        path.write_text(text[:keep])
+    with caplog.at_level(logging.WARNING):
+        curve = read_curve(path, epochs=3)
+    if warning is None:
+        assert not caplog.text and curve["loss"].tolist() == [2.5, 2.25, 2.125]
+    else:
+        assert f"{path}: {warning}" in caplog.text
+        assert curve["epoch"].tolist() == [1, 2] and curve["loss"].tolist() == [2.5, 2.25]
+    path.write_text("epoch,lo")
+    assert read_curve(path, epochs=3) is None and f"{path}: unreadable" in caplog.text

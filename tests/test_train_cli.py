@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import yaml
 
 from cstp.cli import main
@@ -51,6 +52,16 @@ def test_a_cell_from_the_command_line(synth_index, tmp_path, capsys):
     log = capsys.readouterr().out
     assert log.startswith("$ cstp evaluate --spec ") and "top-1 video" in log
     assert json.loads((tmp_path / "ev" / "code.json").read_text())["kind"] == "evaluate"
+    other = ["--spec", str(_write(tmp_path / "o.yaml", {**test, "finetune": "0123456789"}))]
+    assert main(["evaluate", *other, "--model", model, "--out", str(tmp_path / "o"), *run]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "but the spec names 0123456789; delete it and run the workflow again, which fine-tunes "
+            "run 0123456789 anew"
+        )
+    )
 
     feats = {"pretrain": pre_hash, "backbone": TINY, "clip": CLIP, "views": {"clips": 2}}
     feats["retrieval"] = {"center": True}
@@ -83,3 +94,23 @@ def test_bad_spec_key_and_missing_index_are_one_line_errors(tmp_path, capsys):
     broken.write_text("optim: [1,\n")
     assert main(["finetune", "--spec", str(broken), "--index", "x", "--out", "o"]) == 2
     assert "not valid YAML" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "optim", "message"),
+    [
+        ("pretrain", {"epochs": 0}, "optim.epochs: 0 is out of range; expected >= 1"),
+        ("finetune", {"batch_size": 0}, "optim.batch_size: 0 is out of range; expected >= 1"),
+        ("pretrain", {"lr": float("nan")}, "optim.lr: expected a finite number, got nan"),
+        ("finetune", {"lr": 0}, "optim.lr: 0 is out of range; expected > 0"),
+    ],
+)
+def test_a_spec_with_a_budget_or_rate_out_of_range_is_refused_by_key(
+    command, optim, message, tmp_path, capsys
+):
+    spec = _write(tmp_path / "s.yaml", {"optim": optim})
+    index = tmp_path / "none.csv"  # never read: the spec is refused first
+    assert main([command, "--spec", str(spec), "--index", str(index), "--out", "o"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"cstp {command}: error: {spec}.{message}"
+    assert not (tmp_path / "o").exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TOOL_ENV, run_snakemake, wait_for
+from conftest import TOOL_ENV, run_snakemake, wait_for, workflow_copy
 
 from cstp.workflow.plan import Plan
 
@@ -132,6 +132,15 @@ def test_several_seeds_multiply_the_runs():
     assert plan.counts(["table2"])["pretrain"] == 45
 
 
+def _smoke_optim(recipe: str, key: str, value) -> dict:
+    """The config's presets with one optimiser setting of the smoke preset's `recipe` replaced."""
+    smoke = CONFIG["presets"]["smoke"]
+    section = smoke.get(recipe, {})
+    optim = {**section.get("optim", {}), key: value}
+    presets = {**CONFIG["presets"], "smoke": {**smoke, recipe: {**section, "optim": optim}}}
+    return {"presets": presets, "preset": "smoke"}
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -183,6 +192,17 @@ def test_several_seeds_multiply_the_runs():
             "presets.default.datasets.ucf101: synthetic: true but `root`/`splits` are given",
         ),
         ({"colour": 1}, "Additional properties are not allowed ('colour' was unexpected)"),
+        *(  # budgets and rates out of range: an untrained "pretrained" encoder, a traceback
+            (
+                _smoke_optim(recipe, key, value),
+                f"presets.smoke.{recipe}.optim.{key}: {wanted}",
+            )
+            for recipe, key, value, wanted in (
+                ("pretrain", "epochs", 0, "0 is out of range; expected >= 1"),
+                ("finetune", "batch_size", 0, "0 is out of range; expected >= 1"),
+                ("pretrain", "lr", float("nan"), "expected a finite number, got nan"),
+            )
+        ),
     ],
 )
 def test_bad_config_stops_before_any_job_and_says_why(override, message, tmp_path):
@@ -481,3 +501,108 @@ def test_the_frame_cache_switch_adds_cache_jobs_that_the_jobs_read():
         lines = [line for line in commands.splitlines() if f"cstp {kind} --spec" in line]
         assert lines and all("--cache data/cache/synth-tiny-" in line for line in lines)
     assert "cache" not in job_stats("results/table2.csv")
+
+
+# One pretrained row of Table 5: a pretrain -> finetune and features -> evaluate -> table chain.
+ONE_ROW = "tables=" + json.dumps(
+    {
+        "table5": {
+            "rows": [{"exp": "spatial", "pretext": ["stor_spatial"], "paper": {"ucf101": 67.8}}]
+        }
+    }
+)
+
+
+ONE_ROW_ARGS = ("--cores", "1", "results/table5.csv", "--config", "preset=smoke", ONE_ROW)
+
+
+@pytest.fixture(scope="module")
+def one_row_run(tmp_path_factory) -> Path:
+    """One row of Table 5 built on the smoke preset in a workflow copy whose path holds a space
+    and non-ASCII characters, as a user's checkout in '~/a b/Übung é' would."""
+    work = workflow_copy(tmp_path_factory.mktemp("spaced") / "a b" / "Übung é")
+    snakemake(*ONE_ROW_ARGS, cwd=work)
+    return work
+
+
+@pytest.mark.slow
+def test_a_checkout_whose_path_holds_a_space_and_non_ascii_builds_the_table(one_row_run):
+    """Every path a rule's shell line passes is quoted (the code stamps failed first)."""
+    table = (one_row_run / "results" / "table5.csv").read_text().splitlines()
+    assert len(table) == 2 and table[1].startswith("spatial,")
+    stamps = sorted(p.name.split("-")[0] for p in (one_row_run / "runs" / "code").glob("*.json"))
+    assert stamps == ["evaluate", "features", "finetune", "pretrain", "scan", "synth", "table"]
+    assert "Nothing to be done" in snakemake("-n", *ONE_ROW_ARGS, cwd=one_row_run).stdout
+
+
+def _plan_list(work: Path) -> str:
+    study = next((work / "runs" / "study").glob("*.json"))
+    listing = cstp("plan", "--config", str(study), "--list", "results/table5.csv", cwd=work)
+    return listing.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_a_failed_or_deleted_run_is_redone_by_the_same_command(one_row_run):
+    """A run whose outputs went missing is missing for the workflow as for `cstp plan --list`: the
+    same command redoes it (it used to say "Nothing to be done" over a table of a lost run)."""
+    work = one_row_run
+    finetune = next((work / "runs" / "finetune").glob("*/model.pt")).parent
+    pretrain = next((work / "runs" / "pretrain").glob("*/encoder.pt")).parent
+    # A damaged spec.json (cut short; its job then failed on it and lost its model): the
+    # workflow writes it again, and the run, made from that very spec, stays as it is.
+    spec = finetune / "spec.json"
+    text = spec.read_text()
+    spec.write_text(text[:40])
+    model = (finetune / "model.pt").stat().st_mtime_ns
+    rerun = snakemake(*ONE_ROW_ARGS, cwd=work)
+    assert "Nothing to be done" in rerun.stdout + rerun.stderr
+    assert spec.read_text() == text and (finetune / "model.pt").stat().st_mtime_ns == model
+    # A failed job (Snakemake deletes its outputs), or a run folder emptied by hand.
+    for outputs in ((finetune / "model.pt", finetune / "metrics.json"), (pretrain / "encoder.pt",)):
+        for output in outputs:
+            output.unlink()
+        assert "1 missing" in _plan_list(work)
+        study = next((work / "runs" / "study").glob("*.json"))
+        by_hand = subprocess.run(
+            [sys.executable, "-m", "cstp", "table", "table5", "--config", str(study)],
+            cwd=work,
+            env=ENV,
+            capture_output=True,
+            text=True,
+        )
+        assert by_hand.returncode != 0
+        assert f"{outputs[0].relative_to(work)} " in by_hand.stderr  # the table refuses, naming it
+        planned = snakemake("-n", *ONE_ROW_ARGS, cwd=work)
+        said = [line for line in planned.stderr.splitlines() if "although the table exists" in line]
+        assert len(said) == 1 and said[0].startswith(f"table5: {outputs[0].relative_to(work)}")
+        snakemake(*ONE_ROW_ARGS, cwd=work)
+        assert all(output.is_file() for output in outputs)
+        assert _plan_list(work) == "4 done of 4 jobs"
+    assert "Nothing to be done" in snakemake("-n", *ONE_ROW_ARGS, cwd=work).stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"), [("- preset: smoke\n", "a list"), ("smoke\n", "a single value ('smoke')")]
+)
+def test_a_config_file_that_is_not_a_mapping_is_named(text, kind, tmp_path):
+    work = tmp_path / "work"
+    workflow_copy(work)
+    (work / "config.yaml").unlink()  # the copy's link to the repository's config
+    (work / "config.yaml").write_text(text)
+    result = snakemake("-n", "--nolock", "--cores", "1", cwd=work, check=False)
+    said = result.stdout + result.stderr
+    assert result.returncode != 0 and "Job stats" not in said
+    message = (
+        f"a config file holds a mapping of keys (preset:, seeds:, presets:, tables:), not {kind}"
+    )
+    assert f"config: config.yaml: {message}" in said
+    listed = subprocess.run(
+        [sys.executable, "-m", "cstp", "plan", "--config", str(work / "config.yaml")],
+        cwd=work,
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    err = listed.stderr.strip().splitlines()
+    assert listed.returncode == 2 and len(err) == 1
+    assert err[0].endswith(f"{work / 'config.yaml'}: {message}")

@@ -15,10 +15,11 @@ def register(sub) -> None:
         help="decode an index's videos once into a frame cache (jobs read it with --cache)",
         description="Decode every usable video of INDEX at the short side the jobs read into one "
         "uint8 array per video under OUT, with a manifest of each source's size, time and "
-        "SHA-256. Reruns redo only new or changed videos. Jobs given --cache OUT read frames "
-        "from it instead of decoding; their results are the same.",
+        "SHA-256 and of each array's size and digest. Reruns redo only new or changed videos "
+        "and damaged arrays. Jobs given --cache OUT read frames from it instead of decoding; "
+        "their results are the same.",
     )
-    parser.add_argument("--index", type=Path, required=True, help="index csv (cstp data scan)")
+    parser.add_argument("--index", type=Path, help="index csv (cstp data scan)")
     parser.add_argument("--out", type=Path, required=True, help="cache folder")
     parser.add_argument(
         "--short-side",
@@ -28,6 +29,12 @@ def register(sub) -> None:
     )
     parser.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="check every array of OUT (size and digest), list the damaged ones and exit 1 if "
+        "any; changes nothing (a run without --verify rebuilds them)",
+    )
     parser.set_defaults(func=run_cache)
 
 
@@ -42,6 +49,10 @@ def _short_side(text: str) -> int | None:
 def run_cache(args: argparse.Namespace) -> int:
     from cstp.data.cache import build_cache
 
+    if args.verify:
+        return _verify(args.out)
+    if args.index is None:
+        raise CstpError("--index: give the index csv to cache (or --verify to check a cache)")
     if not args.index.is_file():
         raise CstpError(f"--index {args.index}: no such index file (write one with cstp data scan)")
     workers = args.workers if args.workers is not None else len(os.sched_getaffinity(0))
@@ -56,3 +67,16 @@ def run_cache(args: argparse.Namespace) -> int:
     for path, reason in result["failed"].items():
         print(f"  not cached: {path}: {reason}")
     return 0
+
+
+def _verify(out: Path) -> int:
+    from cstp.data.cache import verify_cache
+
+    damaged = verify_cache(out)
+    for path, damage in damaged.items():
+        print(f"  damaged: {path}: {damage}")
+    print(
+        f"cache {out}: {len(damaged)} damaged arrays"
+        + ("; cstp cache rebuilds them" * bool(damaged))
+    )
+    return 1 if damaged else 0

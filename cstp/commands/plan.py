@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
-
 from cstp.errors import CstpError
 
 
@@ -67,10 +65,9 @@ def config_options(parser: argparse.ArgumentParser) -> None:
 
 def load_config(args: argparse.Namespace) -> dict:
     """The config of --config, with --preset applied."""
-    try:
-        config = yaml.safe_load(args.config.read_text())
-    except FileNotFoundError:
-        raise CstpError(f"{args.config}: no such config file") from None
+    from cstp.workflow.rules import read_config
+
+    config = read_config(args.config)
     if args.preset:
         config["preset"] = args.preset
     return config
@@ -196,6 +193,18 @@ def _list_jobs(plan, names: list[str]) -> int:
     return 0
 
 
+def _refuse_missing_runs(plan, table: str, root: Path) -> None:
+    """A table is built from finished runs only: name the first run with a missing output (a
+    failed job, a folder deleted by hand) rather than print a table that hides it."""
+    missing = [path for path in plan.table_inputs(table) if not (root / path).exists()]
+    if missing:
+        more = f" and {len(missing) - 1} more files" if len(missing) > 1 else ""
+        raise CstpError(
+            f"{table}: {missing[0]}{more} missing, so a run it needs is not finished; run the "
+            f"workflow again (snakemake results/{table}.csv), which redoes it"
+        )
+
+
 def run_table(args: argparse.Namespace) -> int:
     from cstp.files import write_text_atomic
     from cstp.workflow import latex, pages, plots, retrieval_table, summary, tables
@@ -205,6 +214,7 @@ def run_table(args: argparse.Namespace) -> int:
     table = args.table
     if table not in plan.tables:
         raise CstpError(f"{table}: no such table; tables: {', '.join(plan.tables)}")
+    _refuse_missing_runs(plan, table, args.runs_root)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     stem = args.out_dir / table
     if plan.study.tables[table].measure == "retrieval":

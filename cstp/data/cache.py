@@ -5,8 +5,11 @@ by frame index instead of decoding.
 The arrays hold exactly what `VideoReader.read` returns for the same frames and short side, so a
 job reading the cache computes the same numbers as one decoding the videos (a test checks it): the
 cache is a speed-up, not part of any run id. The manifest records per video its source's size,
-modification time and SHA-256; a source that changed is re-decoded by the next `cstp cache`, and
-a job that meets a changed or missing entry decodes that video instead, with a warning.
+modification time and SHA-256, and per array its size and a digest of its bytes. A source that
+changed, or an array that is damaged (cut short, overwritten), is re-decoded by the next `cstp
+cache`; `cstp cache --verify` reports damaged arrays without touching them. A job checks each
+array's size on every open and its digest on the first open in each process, and decodes a video
+whose entry is missing, changed or damaged instead, with a warning naming it.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
+import multiprocessing.connection
 import os
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +38,14 @@ from cstp.files import write_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: each entry also records its array's size and digest
 MANIFEST = "cache.json"
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One cached video: its array file (relative to the cache) and its source's identity."""
+    """One cached video: its array file (relative to the cache), the array's size and digest,
+    and its source's identity."""
 
     file: str
     frames: int
@@ -48,6 +54,8 @@ class Entry:
     size: int
     mtime_ns: int
     sha256: str
+    array_bytes: int
+    array_digest: str
 
 
 def _stamp(path: str | Path) -> tuple[int, int]:
@@ -63,6 +71,30 @@ def _sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _array_digest(file: Path) -> str:
+    """A digest of an array file's bytes: BLAKE2b, several times faster than decoding the video."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(file, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def array_damage(entry: dict, root: Path, content: bool = True) -> str | None:
+    """What is wrong with an entry's array file (missing, of another size, other bytes), or None.
+    The size is always checked; the bytes when `content`."""
+    file = root / entry["file"]
+    try:
+        size = file.stat().st_size
+    except OSError:
+        return f"{file.name} is missing"
+    if size != entry["array_bytes"]:
+        return f"{file.name} holds {size} bytes, not {entry['array_bytes']}"
+    if content and _array_digest(file) != entry["array_digest"]:
+        return f"{file.name} does not hold the bytes it was written with"
+    return None
+
+
 def _decode(path: str, frames: int, short_side: int | None, out: Path) -> dict:
     """Decode one video into out/<name>.npy (through a temporary name); its manifest entry."""
     name = hashlib.sha256(path.encode()).hexdigest()[:20] + ".npy"
@@ -71,7 +103,11 @@ def _decode(path: str, frames: int, short_side: int | None, out: Path) -> dict:
         array = reader.read(range(frames), short_side=short_side).numpy()
     write_atomic(out / name, lambda tmp: _save(tmp, array), "cached frames")
     _, height, width, _ = array.shape
-    return asdict(Entry(name, frames, width, height, size, mtime_ns, _sha256(path)))
+    array_bytes, array_digest = (out / name).stat().st_size, _array_digest(out / name)
+    entry = Entry(
+        name, frames, width, height, size, mtime_ns, _sha256(path), array_bytes, array_digest
+    )
+    return asdict(entry)
 
 
 def _save(path: Path, array: np.ndarray) -> None:
@@ -80,9 +116,13 @@ def _save(path: Path, array: np.ndarray) -> None:
 
 
 def _current(entry: dict | None, path: str, frames: int, out: Path) -> dict | None:
-    """The entry, if it still serves `path` (its array exists and the source is the one cached),
+    """The entry, if it still serves `path` (its array is whole and the source is the one cached),
     with the source's time brought up to date when only that changed; else None."""
-    if entry is None or entry["frames"] != frames or not (out / entry["file"]).is_file():
+    if entry is None or entry["frames"] != frames:
+        return None
+    damage = array_damage(entry, out)
+    if damage:
+        log.warning("%s: damaged cached frames (%s); decoding it again", path, damage)
         return None
     try:
         size, mtime_ns = _stamp(path)
@@ -141,8 +181,10 @@ def _decode_all(todo, short_side, out, workers, progress, videos) -> dict[str, s
     """Decode `todo` into `videos` (in place); returns {path: reason} of those that failed."""
     failed: dict[str, str] = {}
     bar = tqdm(total=len(todo), desc="cache", unit="video", file=sys.stderr, disable=not progress)
-    context = get_context("forkserver")
-    pool = ProcessPoolExecutor(workers, mp_context=context) if workers > 1 and todo else None
+    pool = None
+    if workers > 1 and todo:
+        context = multiprocessing.get_context("forkserver")
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_end_with_parent)
     try:
         calls = [(p, f, short_side, out) for p, f in todo]
         results = pool.map(_decode_or_reason, calls) if pool else map(_decode_or_reason, calls)
@@ -158,6 +200,35 @@ def _decode_all(todo, short_side, out, workers, progress, videos) -> dict[str, s
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     return failed
+
+
+def _end_with_parent() -> None:
+    """Pool worker start-up: end this worker as soon as the process that started it is gone.
+    A `cstp cache` killed outright (kill -9, a job runner's timeout) runs no clean-up, and its
+    workers would otherwise wait for work for ever as orphans."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
+def verify_cache(out: Path) -> dict[str, str]:
+    """{video: what is wrong} for every entry of the cache at `out` whose array is damaged
+    (size and bytes checked); changes nothing."""
+    manifest = _read_manifest(out)
+    if manifest is None:
+        raise CstpError(f"{out}: no frame cache here (build it with cstp cache)")
+    damaged = {}
+    for path, entry in manifest["videos"].items():
+        damage = array_damage(entry, out)
+        if damage:
+            damaged[path] = damage
+    return damaged
 
 
 def _decode_or_reason(call) -> tuple[dict | None, str]:
@@ -200,6 +271,7 @@ class FrameCache:
             raise CstpError(f"--cache {self.root}: no frame cache here (build it with cstp cache)")
         self.short_side = manifest["short_side"]
         self.videos = manifest["videos"]
+        self._whole: set[str] = set()  # arrays whose digest this process has checked
 
     def source(self, path: str, frames: int) -> CachedSource | None:
         entry = self.videos.get(str(path))
@@ -213,15 +285,34 @@ class FrameCache:
         if stamp is not None and stamp != (entry["size"], entry["mtime_ns"]):
             log.warning("%s: changed since it was cached in %s; decoding it", path, self.root)
             return None
-        return CachedSource(self.root / entry["file"])
+        damage = array_damage(entry, self.root, content=entry["file"] not in self._whole)
+        if damage is None:
+            try:
+                source = CachedSource(self.root / entry["file"], entry)
+            except (OSError, ValueError) as err:
+                damage = f"{entry['file']} does not load: {err}"
+        if damage:
+            log.warning(
+                "%s: damaged in the frame cache %s (%s); decoding it (cstp cache rebuilds it)",
+                *(path, self.root, damage),
+            )
+            return None
+        self._whole.add(entry["file"])
+        return source
 
 
 class CachedSource:
     """The FrameSource of one cached video (see cstp.sampling.sample.FrameSource)."""
 
-    def __init__(self, file: Path):
+    def __init__(self, file: Path, entry: dict | None = None):
         self.array = np.load(file, mmap_mode="r", allow_pickle=False)
         self.num_frames, self.height, self.width, _ = self.array.shape
+        if entry is not None and (self.num_frames, self.height, self.width) != (
+            entry["frames"],
+            entry["height"],
+            entry["width"],
+        ):
+            raise ValueError(f"shape {self.array.shape} is not the entry's")
 
     def __enter__(self) -> CachedSource:
         return self

@@ -61,7 +61,9 @@ def scan(
     bar = tqdm(entries, desc=f"scan {dataset}", unit="video", disable=None if progress else True)
     for entry in bar:
         found = files.find_kinetics(entry) if entry.youtube_id else files.find(entry)
-        rows.append(_check(entry, found, root, probe_videos))
+        row = _check(entry, found, root, probe_videos)
+        _note_other_copies(row, entry, found, files.others.get(entry.video, []), root)
+        rows.append(row)
     columns = [*INDEX_COLUMNS, WARNING_COLUMN, *(PROBE_COLUMNS if probe_videos else ())]
     index = pd.DataFrame(rows, columns=columns)
     if probe_videos:
@@ -69,6 +71,20 @@ def scan(
     _warn_about_absences(index, root, Path(splits))
     _warn_about_unlisted_classes(official.classes, index, Path(splits))
     return index
+
+
+def _note_other_copies(row: dict, entry: Entry, found, others: list[Path], root: Path) -> None:
+    """Warn (in the log and the row) when more files than the one used could be the listed
+    video: a copy in a subfolder of its class folder, or elsewhere under the root."""
+    if not others:
+        return
+    shown = ", ".join(str(p.relative_to(root)) for p in others[:3])
+    note = (
+        f"{len(others)} other file(s) could be it ({shown}"
+        f"{', ...' if len(others) > 3 else ''}); using {found.relative_to(root)}"
+    )
+    log.warning("%s: %s", entry.video, note)
+    row[WARNING_COLUMN] = "; ".join(w for w in (row[WARNING_COLUMN], note) if w)
 
 
 def _check(entry: Entry, found: Path | None, root: Path, probe_videos: bool) -> dict:
@@ -109,6 +125,7 @@ class _Files:
         self.by_stem: dict[str, list[Path]] = defaultdict(list)  # video file stem
         self.by_folded_stem: dict[str, list[Path]] = defaultdict(list)  # the same, case-folded
         self.by_prefix: dict[str, list[Path]] = defaultdict(list)  # stem up to any "_"
+        self.others: dict[str, list[Path]] = {}  # listed video -> the files find() passed over
         for folder, _, names in os.walk(root, followlinks=True):
             for name in sorted(names):
                 path = Path(folder, name)
@@ -140,6 +157,8 @@ class _Files:
                 str(path),
             ),
         )
+        if len(ranked) > 1:
+            self.others[entry.video] = ranked[1:]
         return ranked[0] if ranked else None
 
     def find_kinetics(self, entry: Entry) -> Path | None:

@@ -53,7 +53,8 @@ def build_encoder(spec: BackboneSpec, pretrain: str | None, encoder: Path | None
     if state.get("pretrain") != pretrain:
         raise CstpError(
             f"{encoder}: encoder of pretraining run {state.get('pretrain')}, "
-            f"but the spec names {pretrain}"
+            f"but the spec names {pretrain}; delete it and run the workflow again, "
+            f"which pretrains run {pretrain} anew"
         )
     if state["backbone"] != to_dict(spec):
         raise CstpError(f"{encoder}: backbone {state['backbone']}, spec {to_dict(spec)}")

@@ -40,7 +40,8 @@ def evaluate(
     if state.get("run") != spec.finetune:
         raise CstpError(
             f"{model_path}: model of fine-tuning run {state.get('run')}, "
-            f"but the spec names {spec.finetune}"
+            f"but the spec names {spec.finetune}; delete it and run the workflow again, "
+            f"which fine-tunes run {spec.finetune} anew"
         )
     checkpoint.claim(run_dir, spec)
     trained = from_dict(FinetuneSpec, state["spec"])

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import operator
 import re
 import types
 import typing
@@ -22,12 +24,41 @@ T = TypeVar("T")
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
-def field(default: Any, doc: str = "", choices: tuple | None = None) -> Any:
-    """A dataclass field with a one-line description and, optionally, the values it allows."""
-    metadata = {"doc": doc, "choices": choices}
+def field(
+    default: Any,
+    doc: str = "",
+    choices: tuple | None = None,
+    *,
+    at_least: float | None = None,
+    above: float | None = None,
+    at_most: float | None = None,
+    below: float | None = None,
+) -> Any:
+    """A dataclass field with a one-line description and, optionally, the values it allows: a set
+    of `choices`, or a range of numbers (checked on every item of a tuple; None is not checked)."""
+    bounds = {"at_least": at_least, "above": above, "at_most": at_most, "below": below}
+    bounds = {name: bound for name, bound in bounds.items() if bound is not None}
+    metadata = {"doc": doc, "choices": choices, "range": bounds}
     if isinstance(default, list | dict):
         return dataclasses.field(default_factory=lambda: default, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+_BOUNDS = {  # field() keyword: (how the error writes it, the test a value passes)
+    "at_least": (">=", operator.ge),
+    "above": (">", operator.gt),
+    "at_most": ("<=", operator.le),
+    "below": ("<", operator.lt),
+}
+
+
+def out_of_range(value: Any, bounds: dict[str, float]) -> str | None:
+    """The range `value` (or an item of a tuple) falls outside of, as '>= 1', or None."""
+    items = value if isinstance(value, tuple) else (value,)
+    numbers = [v for v in items if isinstance(v, int | float) and not isinstance(v, bool)]
+    if all(_BOUNDS[name][1](v, bound) for v in numbers for name, bound in bounds.items()):
+        return None
+    return " and ".join(f"{_BOUNDS[name][0]} {bound}" for name, bound in bounds.items())
 
 
 def from_dict(cls: type[T], data: dict | None, where: str = "") -> T:
@@ -53,6 +84,9 @@ def from_dict(cls: type[T], data: dict | None, where: str = "") -> T:
         choices = fields[name].metadata.get("choices")
         if choices is not None and values[name] not in choices:
             raise CstpError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}")
+        wanted = out_of_range(values[name], fields[name].metadata.get("range") or {})
+        if wanted:
+            raise CstpError(f"{key}: {value!r} is out of range; expected {wanted}")
     try:
         obj = cls(**values)
     except (ValueError, TypeError) as err:
@@ -118,7 +152,7 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         item = typing.get_args(hint)[1]
         return {str(k): _convert(item, v, _key(key, str(k))) for k, v in value.items()}
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return _finite(float(value), value, key)
     if hint is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
         return float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
     if hint in (int, str, bool) and type(value) is hint:
@@ -127,6 +161,13 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         return value
     expected = getattr(hint, "__name__", str(hint))
     raise CstpError(f"{key}: expected {expected}, got {value!r}")
+
+
+def _finite(number: float, value: Any, key: str) -> float:
+    """No setting of a spec means anything at NaN or infinity (YAML `.nan`, `.inf`)."""
+    if not math.isfinite(number):
+        raise CstpError(f"{key}: expected a finite number, got {value!r}")
+    return number
 
 
 def _convert_tuple(hint: Any, value: Any, key: str) -> tuple:

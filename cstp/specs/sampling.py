@@ -13,9 +13,13 @@ ROTATIONS = (0, 90, 180, 270)
 
 @dataclass(frozen=True)
 class ClipSpec:
-    frames: int = field(16, "frames per clip (the paper: 16)")
-    size: int = field(112, "side of the square clip fed to the network, pixels (the paper: 112)")
-    short_side: int | None = field(None, "resize decoded frames to this short side before cropping")
+    frames: int = field(16, "frames per clip (the paper: 16)", at_least=1)
+    size: int = field(
+        112, "side of the square clip fed to the network, pixels (the paper: 112)", at_least=1
+    )
+    short_side: int | None = field(
+        None, "resize decoded frames to this short side before cropping", at_least=1
+    )
 
     def __post_init__(self):
         if (
@@ -28,11 +32,11 @@ class ClipSpec:
 
 @dataclass(frozen=True)
 class ColorJitter:
-    prob: float = field(0.8, "probability of colour jitter per clip")
-    brightness: float = field(0.4, "brightness factor drawn from [1-b, 1+b]")
-    contrast: float = field(0.4, "contrast factor drawn from [1-c, 1+c]")
-    saturation: float = field(0.4, "saturation factor drawn from [1-s, 1+s]")
-    hue: float = field(0.1, "hue shift drawn from [-h, h], at most 0.5")
+    prob: float = field(0.8, "probability of colour jitter per clip", at_least=0, at_most=1)
+    brightness: float = field(0.4, "brightness factor drawn from [1-b, 1+b]", at_least=0)
+    contrast: float = field(0.4, "contrast factor drawn from [1-c, 1+c]", at_least=0)
+    saturation: float = field(0.4, "saturation factor drawn from [1-s, 1+s]", at_least=0)
+    hue: float = field(0.1, "hue shift drawn from [-h, h], at most 0.5", at_least=0, at_most=0.5)
 
 
 @dataclass(frozen=True)
@@ -44,13 +48,20 @@ class BaseAugment:
     random_crop: bool = field(True, "multi-scale random crop (off: the whole frame)")
     temporal_jitter: bool = field(True, "random clip start (off: the clip is centred in time)")
     color: ColorJitter = field(ColorJitter(), "colour jitter")
-    grayscale_prob: float = field(0.2, "probability of turning a clip grey")
-    blur_prob: float = field(0.5, "probability of Gaussian blur")
-    blur_sigma: tuple[float, float] = field((0.1, 2.0), "blur sigma range, pixels of the output")
-    rotation_jitter: float = field(10.0, "small rotation drawn from [-deg, deg] (0: off)")
-    flip_prob: float = field(0.5, "probability of a horizontal flip")
+    grayscale_prob: float = field(0.2, "probability of turning a clip grey", at_least=0, at_most=1)
+    blur_prob: float = field(0.5, "probability of Gaussian blur", at_least=0, at_most=1)
+    blur_sigma: tuple[float, float] = field(
+        (0.1, 2.0), "blur sigma range, pixels of the output", above=0
+    )
+    rotation_jitter: float = field(
+        10.0, "small rotation drawn from [-deg, deg] (0: off)", at_least=0
+    )
+    flip_prob: float = field(0.5, "probability of a horizontal flip", at_least=0, at_most=1)
     apply_prob: float = field(
-        1.0, "probability that a clip gets colour/grey/blur/jitter at all (official code: 0.3)"
+        1.0,
+        "probability that a clip gets colour/grey/blur/jitter at all (official code: 0.3)",
+        at_least=0,
+        at_most=1,
     )
 
     def __post_init__(self):
@@ -126,8 +137,8 @@ class SamplingSpec:
 
     clip: ClipSpec = field(ClipSpec(), "clip shape")
     base: BaseAugment = field(BaseAugment(), "base augmentation")
-    playback_rates: tuple[int, ...] = field((1, 2, 4, 8), "candidate playback rates")
-    fixed_rate: int = field(1, "frame step when the playback rate is not randomised")
+    playback_rates: tuple[int, ...] = field((1, 2, 4, 8), "candidate playback rates", at_least=1)
+    fixed_rate: int = field(1, "frame step when the playback rate is not randomised", at_least=1)
     augment: Transformations = field(Transformations(), "transformations used as augmentation")
     pretext: Pretext = field(Pretext(), "pretext tasks")
     stor: StorSpec = field(StorSpec(), "STOR candidates and crop policy")

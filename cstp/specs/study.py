@@ -15,6 +15,7 @@ from cstp.specs.sampling import BaseAugment, ClipSpec, StorSpec
 from cstp.specs.train import (
     FINETUNE_BASE,
     FINETUNE_OPTIM,
+    PRECISION,
     PRECISIONS,
     BackboneSpec,
     ClassifierSpec,
@@ -50,8 +51,8 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class PretrainRecipe:
-    playback_rates: tuple[int, ...] = field((1, 2, 4, 8), "candidate playback rates")
-    fixed_rate: int = field(1, "frame step of cells without a random playback rate")
+    playback_rates: tuple[int, ...] = field((1, 2, 4, 8), "candidate playback rates", at_least=1)
+    fixed_rate: int = field(1, "frame step of cells without a random playback rate", at_least=1)
     base: BaseAugment = field(BaseAugment(), "base augmentation")
     stor: StorSpec = field(StorSpec(), "STOR candidates (a row may give its own) and crop policy")
     crop_cap: str = field(
@@ -74,32 +75,37 @@ class PretrainRecipe:
         1,
         "data-parallel processes per pretraining job (torchrun --nproc-per-node; one GPU each "
         "when resources.train.gpu is set); optim.batch_size is the global batch",
+        at_least=1,
     )
 
 
 @dataclass(frozen=True)
 class FinetuneRecipe:
     fixed_rate: int = field(
-        1, "frame step of every downstream clip: training, validation, test and features"
+        1,
+        "frame step of every downstream clip: training, validation, test and features",
+        at_least=1,
     )
     base: BaseAugment = field(FINETUNE_BASE, "training augmentation")
     classifier: ClassifierSpec = field(ClassifierSpec(), "classification head")
     optim: OptimSpec = field(FINETUNE_OPTIM, "optimiser and budget")
-    val_fraction: float = field(0.1, "share of training groups held out for model selection")
+    val_fraction: float = field(
+        0.1, "share of training groups held out for model selection", at_least=0, below=1
+    )
     selection: str = field("best_val", "best_val or last", choices=("best_val", "last"))
-    val_clips: int = field(3, "clips per validation video")
+    val_clips: int = field(3, "clips per validation video", at_least=1)
 
 
 @dataclass(frozen=True)
 class ResourceSpec:
     """How a job runs (Snakemake resources); never part of a run's identity."""
 
-    threads: int = field(1, "cores (torch threads)")
-    mem_mb: int = field(4000, "memory, MB")
-    runtime: int = field(60, "minutes, multiplied by the attempt number on retries")
-    gpu: int = field(0, "GPUs")
+    threads: int = field(1, "cores (torch threads)", at_least=1)
+    mem_mb: int = field(4000, "memory, MB", at_least=1)
+    runtime: int = field(60, "minutes, multiplied by the attempt number on retries", at_least=1)
+    gpu: int = field(0, "GPUs", at_least=0)
     workers: int = field(
-        0, "data-loader processes per training process, at most its cores less one"
+        0, "data-loader processes per training process, at most its cores less one", at_least=0
     )
     compile: str = field(
         "off",
@@ -125,9 +131,7 @@ class PresetSpec:
     )
     backbone: BackboneSpec = field(BackboneSpec(), "encoder")
     clip: ClipSpec = field(ClipSpec(), "clip shape of every job")
-    precision: str = field(
-        "fp32", "fp32, or bf16 autocast (on CUDA or the CPU; losses stay fp32)", choices=PRECISIONS
-    )
+    precision: str = field("fp32", PRECISION, choices=PRECISIONS)
     pretrain: PretrainRecipe = field(PretrainRecipe(), "pretraining recipe")
     finetune: FinetuneRecipe = field(FinetuneRecipe(), "fine-tuning recipe")
     test: EvalClips = field(EvalClips(), "test clips of the fine-tuned classifier")

@@ -12,6 +12,7 @@ from cstp.specs.base import field
 from cstp.specs.sampling import BaseAugment, ClipSpec, ColorJitter, SamplingSpec
 
 PRECISIONS = ("fp32", "bf16")
+PRECISION = "fp32, or bf16 autocast on CUDA (losses in fp32; a CPU runs fp32 and says so)"
 BACKBONES = ("c3d", "r2plus1d_10", "r2plus1d_18", "r3d_18", "s3d_g")  # cstp.models.BACKBONES
 
 
@@ -26,15 +27,19 @@ class OptimSpec:
         "default betas; a small network on a CPU budget: docs/synthetic-world.md)",
         choices=("sgd", "adamw"),
     )
-    epochs: int = field(300, "passes over the training videos")
-    batch_size: int = field(60, "global batch size (split over processes)")
-    lr: float = field(0.03, "peak learning rate")
-    min_lr: float = field(1e-5, "learning rate at the start of warm-up and at the end")
-    warmup_epochs: float = field(150.0, "linear warm-up length (official: half the epochs)")
+    epochs: int = field(300, "passes over the training videos", at_least=1)
+    batch_size: int = field(60, "global batch size (split over processes)", at_least=1)
+    lr: float = field(0.03, "peak learning rate", above=0)
+    min_lr: float = field(1e-5, "learning rate at the start of warm-up and at the end", at_least=0)
+    warmup_epochs: float = field(
+        150.0, "linear warm-up length (official: half the epochs)", at_least=0
+    )
     schedule: str = field("cosine", "after warm-up", choices=("cosine", "constant"))
-    momentum: float = field(0.9, "SGD momentum (not used by adamw)")
-    weight_decay: float = field(5e-4, "weight decay (adamw: decoupled, times the learning rate)")
-    grad_clip: float | None = field(18.0, "max gradient norm (official: 18); null: off")
+    momentum: float = field(0.9, "SGD momentum (not used by adamw)", at_least=0, at_most=1)
+    weight_decay: float = field(
+        5e-4, "weight decay (adamw: decoupled, times the learning rate)", at_least=0
+    )
+    grad_clip: float | None = field(18.0, "max gradient norm (official: 18); null: off", above=0)
 
 
 SCHEMES = ("none", "simclr", "moco", "byol", "simsiam")
@@ -44,14 +49,18 @@ SCHEMES = ("none", "simclr", "moco", "byol", "simsiam")
 class ContrastiveSettings:
     """What a preset sets for every contrastive scheme; the scheme itself comes from a row."""
 
-    proj_hidden: int = field(4096, "projector hidden width (official BYOL: 4096)")
-    proj_dim: int = field(512, "projection width (official BYOL: 512)")
-    pred_hidden: int = field(4096, "predictor hidden width (BYOL, SimSiam)")
-    temperature: float = field(0.1, "SimCLR: softmax temperature of NT-Xent")
-    momentum: float = field(0.996, "BYOL: EMA momentum of the target encoder (official code)")
-    moco_temperature: float = field(0.2, "MoCo: softmax temperature (MoCo v2)")
-    moco_momentum: float = field(0.999, "MoCo: EMA momentum of the key encoder (MoCo)")
-    queue: int = field(4096, "MoCo: number of negative keys kept")
+    proj_hidden: int = field(4096, "projector hidden width (official BYOL: 4096)", at_least=1)
+    proj_dim: int = field(512, "projection width (official BYOL: 512)", at_least=1)
+    pred_hidden: int = field(4096, "predictor hidden width (BYOL, SimSiam)", at_least=1)
+    temperature: float = field(0.1, "SimCLR: softmax temperature of NT-Xent", above=0)
+    momentum: float = field(
+        0.996, "BYOL: EMA momentum of the target encoder (official code)", at_least=0, at_most=1
+    )
+    moco_temperature: float = field(0.2, "MoCo: softmax temperature (MoCo v2)", above=0)
+    moco_momentum: float = field(
+        0.999, "MoCo: EMA momentum of the key encoder (MoCo)", at_least=0, at_most=1
+    )
+    queue: int = field(4096, "MoCo: number of negative keys kept", at_least=1)
     key_bn: str = field(
         "shuffle",
         "MoCo: BatchNorm statistics of the key encoder; shuffle: from two random halves of the "
@@ -76,25 +85,25 @@ class ContrastiveSpec(ContrastiveSettings):
 class LossWeights:
     """The paper's lambda (Eq. 5) and l (Eq. 4); official code: lambda_ctr = 0.1, the rest 1."""
 
-    contrastive: float = field(0.1, "lambda_ctr")
-    playback_rate: float = field(1.0, "lambda_pcls")
-    rotation: float = field(1.0, "lambda_rcls")
-    stor: float = field(1.0, "lambda_ocls")
-    stor_spatial: float = field(1.0, "l_s, inside L_ocls")
-    stor_temporal: float = field(1.0, "l_t, inside L_ocls")
+    contrastive: float = field(0.1, "lambda_ctr", at_least=0)
+    playback_rate: float = field(1.0, "lambda_pcls", at_least=0)
+    rotation: float = field(1.0, "lambda_rcls", at_least=0)
+    stor: float = field(1.0, "lambda_ocls", at_least=0)
+    stor_spatial: float = field(1.0, "l_s, inside L_ocls", at_least=0)
+    stor_temporal: float = field(1.0, "l_t, inside L_ocls", at_least=0)
 
 
 @dataclass(frozen=True)
 class BackboneSpec:
     name: str = field("r2plus1d_10", "backbone (see docs/models.md)", choices=BACKBONES)
-    width: float = field(1.0, "channel-width multiplier (1: the paper's)")
+    width: float = field(1.0, "channel-width multiplier (1: the paper's)", above=0)
 
 
 @dataclass(frozen=True)
 class PretrainSpec:
     dataset: str = field("ucf101", "pretraining dataset (its name in the config)")
-    split: int = field(1, "official split whose training part is used, without labels")
-    seed: int = field(0, "seed of initialisation, data order and sampling")
+    split: int = field(1, "official split whose training part is used, without labels", at_least=1)
+    seed: int = field(0, "seed of initialisation, data order and sampling", at_least=0)
     backbone: BackboneSpec = field(BackboneSpec(), "encoder")
     sampling: SamplingSpec = field(SamplingSpec(), "clip pairs and pretext labels")
     contrastive: ContrastiveSpec = field(ContrastiveSpec(), "contrastive scheme")
@@ -107,10 +116,9 @@ class PretrainSpec:
         1,
         "data-parallel processes (torchrun): each takes 1/N of every batch of optim.batch_size; "
         "BatchNorm statistics are per process unless sync_batchnorm, so N changes the numbers",
+        at_least=1,
     )
-    precision: str = field(
-        "fp32", "fp32, or bf16 autocast (on CUDA or the CPU; losses stay fp32)", choices=PRECISIONS
-    )
+    precision: str = field("fp32", PRECISION, choices=PRECISIONS)
 
     def __post_init__(self):
         if self.processes < 1 or self.optim.batch_size % self.processes:
@@ -154,7 +162,7 @@ def batch_advice(batch: int, processes: int) -> str:
 @dataclass(frozen=True)
 class ClassifierSpec:
     normalise: bool = field(True, "L2-normalise + BatchNorm before the linear layer (official)")
-    dropout: float = field(0.0, "dropout before the linear layer")
+    dropout: float = field(0.0, "dropout before the linear layer", at_least=0, below=1)
 
 
 # The official fine-tuning augmentation: random-resized crop (area 0.2-1), flip, colour jitter
@@ -169,13 +177,13 @@ FINETUNE_OPTIM = OptimSpec(epochs=100, lr=0.025, warmup_epochs=0.0, grad_clip=No
 @dataclass(frozen=True)
 class FinetuneSpec:
     dataset: str = field("ucf101", "labelled dataset (its name in the config)")
-    split: int = field(1, "official split")
+    split: int = field(1, "official split", at_least=1)
     mode: str = field(
         "finetune",
         "finetune: end to end; linear: frozen backbone and BN",
         choices=("finetune", "linear"),
     )
-    seed: int = field(0, "seed of the classifier, data order and sampling")
+    seed: int = field(0, "seed of the classifier, data order and sampling", at_least=0)
     pretrain: str | None = field(None, "hash of the pretraining run; null: from scratch")
     backbone: BackboneSpec = field(BackboneSpec(), "encoder (must match the pretraining)")
     sampling: SamplingSpec = field(FINETUNE_SAMPLING, "training clips and their augmentation")
@@ -187,10 +195,8 @@ class FinetuneSpec:
         "best_val: the epoch best on validation; last: the last epoch",
         choices=("best_val", "last"),
     )
-    val_clips: int = field(3, "clips per validation video")
-    precision: str = field(
-        "fp32", "fp32, or bf16 autocast (on CUDA or the CPU; losses stay fp32)", choices=PRECISIONS
-    )
+    val_clips: int = field(3, "clips per validation video", at_least=1)
+    precision: str = field("fp32", PRECISION, choices=PRECISIONS)
 
     def __post_init__(self):
         if not 0 <= self.val_fraction < 1:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import html
+import io
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +23,8 @@ from cstp.workflow.latex import standalone
 from cstp.workflow.plan import RUNS, Plan
 from cstp.workflow.tables import caption
 
+log = logging.getLogger(__name__)
+
 
 def curves(plan: Plan, table: str, out: Path, root: Path = Path(".")) -> Path:
     """Loss and pretext accuracies per epoch of every pretraining run of the table."""
@@ -28,9 +32,10 @@ def curves(plan: Plan, table: str, out: Path, root: Path = Path(".")) -> Path:
     frames = {}
     for run in runs:
         path = root / RUNS / "pretrain" / run.id / "metrics.csv"
-        if path.exists():
+        curve = read_curve(path, run.spec.optim.epochs) if path.exists() else None
+        if curve is not None:
             mine = [c for c in run.cells if c.startswith(f"{table} ")] or run.cells
-            frames[mine[0].split(" (")[0]] = pd.read_csv(path)
+            frames[mine[0].split(" (")[0]] = curve
     metrics = ["loss", *sorted({c for f in frames.values() for c in f if c.startswith("acc_")})]
     figure, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
@@ -48,6 +53,27 @@ def curves(plan: Plan, table: str, out: Path, root: Path = Path(".")) -> Path:
     figure.savefig(out, dpi=100)
     plt.close(figure)
     return out
+
+
+def read_curve(path: Path, epochs: int) -> pd.DataFrame | None:
+    """A pretraining run's metrics.csv (one row per epoch), with a warning naming the file when
+    it holds less than the run trained: a last line cut short (dropped: its numbers may be cut
+    too), fewer rows than `epochs`; None, with a warning, when nothing of it is readable."""
+    text = path.read_text(errors="replace")
+    complete = text.endswith("\n")
+    if not complete:
+        text = text[: text.rfind("\n") + 1]
+    try:
+        frame = pd.read_csv(io.StringIO(text))
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
+        log.warning("%s: unreadable (%s); its curve is left out", path, str(err).strip())
+        return None
+    if not complete or len(frame) < epochs:
+        log.warning(
+            "%s: cut short: %d of %d epochs%s; the curves show what it holds",
+            *(path, len(frame), epochs, "" if complete else ", the last line ends mid-way"),
+        )
+    return frame
 
 
 def latex_preview(tex: str) -> bytes | None:

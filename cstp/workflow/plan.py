@@ -8,6 +8,7 @@ spec and inputs it has; `cstp plan` prints how many cells and unique jobs each t
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from cstp.files import write_text_atomic
 from cstp.specs.base import spec_hash, spec_json
 from cstp.workflow.cells import Cell, SpecBuilder, cells
 from cstp.workflow.study import Dataset, Study, load_study
+
+log = logging.getLogger(__name__)
 
 RUNS = Path("runs")
 KINDS = ("pretrain", "finetune", "evaluate", "features")
@@ -126,6 +129,19 @@ class Plan:
             files.append(RUNS / "features" / entry.features / "retrieval.json")
         return list(dict.fromkeys(files))
 
+    def table_inputs(self, table: str) -> list[Path]:
+        """The table job's inputs: what it reads (result_files), and every output of the runs
+        behind them. A run whose outputs went missing (a failed re-run, a folder deleted by
+        hand) is then missing for Snakemake too, which re-runs it and what follows, as `cstp
+        plan --list` shows; with only the measurements as inputs, a finished table hid it."""
+        files = self.result_files(table)
+        for entry in self.tables[table]:
+            for kind in ("pretrain", "finetune", "evaluate", "features"):
+                run_id = getattr(entry, kind)
+                if run_id:
+                    files += [RUNS / kind / run_id / name for name in OUTPUTS[kind]]
+        return list(dict.fromkeys(files))
+
     def datasets(self) -> list[Dataset]:
         """Every dataset a job reads, once per split (each split has its own index)."""
         used = {
@@ -136,16 +152,20 @@ class Plan:
         return list(used.values())
 
     def write_specs(self, root: Path = Path(".")) -> int:
-        """Write runs/<kind>/<id>/spec.json for every job that lacks one; returns how many.
+        """Write runs/<kind>/<id>/spec.json for every job that lacks one or whose file does not
+        hold its spec (cut short, edited by hand); returns how many.
 
-        The file is named by its own content's hash, so one that exists is already right.
+        A rewritten spec is newer than the run's outputs, so Snakemake re-runs that job.
         """
         written = 0
         for kind, runs in self.runs.items():
             for run_id, run in runs.items():
                 path = root / RUNS / kind / run_id / "spec.json"
-                if not path.exists():
-                    write_text_atomic(path, run.spec_json())
+                text = run.spec_json()
+                if not _holds(path, text):
+                    if path.exists():
+                        log.warning("%s: not the spec of run %s; writing it again", path, run_id)
+                    write_text_atomic(path, text)
                     written += 1
         return written
 
@@ -194,3 +214,10 @@ class Plan:
         return {
             kind: [self.runs[kind][i] for i in ids if i is not None] for kind, ids in wanted.items()
         }
+
+
+def _holds(path: Path, text: str) -> bool:
+    try:
+        return path.read_text() == text
+    except (OSError, UnicodeDecodeError):
+        return False

@@ -3,14 +3,19 @@ and the effective config as a file named by its content."""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from cstp.errors import CstpError
 from cstp.files import write_text_atomic
 from cstp.specs.base import spec_hash, spec_json
+
+log = logging.getLogger(__name__)
 
 STUDY_DIR = Path("runs/study")
 # What torchrun forwards to its processes: its own defaults plus SIGUSR1, which Slurm sends before
@@ -20,6 +25,7 @@ STUDY_DIR = Path("runs/study")
 # kills them.
 TORCHRUN_SIGNALS = "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1"
 SHUTDOWN_SECONDS = 120
+LOST_DIR = Path("runs/lost")
 
 
 class Untracked:
@@ -108,3 +114,65 @@ def dataset_at(plan, name: str, split: int):
     from snakemake.exceptions import WorkflowError
 
     raise WorkflowError(f"data/index/{name}_split{split}.csv: no job of the plan reads it")
+
+
+def lost_marker(plan, table: str, root: Path = Path(".")) -> str:
+    """runs/lost/<table>.json, an input of the table job, rewritten (a new generation) when the
+    table is built but a run it was built from has lost an output since (a failed re-run, a
+    folder deleted by hand); left alone otherwise, so that it re-runs nothing by itself.
+
+    Snakemake redoes a missing intermediate file only for a job that runs anyway: with all the
+    table's files present it would print "Nothing to be done" over a lost run that `cstp plan
+    --list` calls missing. The new generation makes the table job out of date, and Snakemake then
+    redoes the missing runs it reads (their outputs are its inputs) and what was built from them.
+    """
+    path = LOST_DIR / f"{table}.json"
+    missing = [str(p) for p in plan.table_inputs(table) if not (root / p).exists()]
+    lost = bool(missing) and (root / "results" / f"{table}.csv").exists()
+    try:
+        generation = json.loads((root / path).read_text())["generation"]
+    except (OSError, ValueError, KeyError, TypeError):
+        generation = None
+    if generation is None or lost:
+        generation = 0 if generation is None else int(generation) + 1
+        record = {"generation": generation, "missing": missing[:20]}
+        write_text_atomic(root / path, json.dumps(record, indent=1) + "\n")
+    if lost:
+        more = f" and {len(missing) - 1} more files" if len(missing) > 1 else ""
+        log.warning(
+            "%s: %s%s missing although the table exists (a failed job, outputs deleted by "
+            "hand, or runs new to the config); they run, and what was built from them",
+            *(table, missing[0], more),
+        )
+    return str(path)
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """A config file (YAML or JSON) as a mapping; one line naming the file when it is missing, is
+    not YAML, or holds something other than a mapping of keys (a list, a single value, nothing).
+    """
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise CstpError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise CstpError(f"{path}: cannot read the config file: {err}") from None
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise CstpError(f"{path}: not valid YAML{line}") from None
+    if not isinstance(config, dict):
+        raise CstpError(
+            f"{path}: a config file holds a mapping of keys (preset:, seeds:, presets:, "
+            f"tables:), not {_kind(config)}"
+        )
+    return config
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, list):
+        return "a list"
+    return f"a single value ({value!r:.40})"

@@ -1,4 +1,5 @@
 # Config validation, the job plan, and every input function the rules use (no logic in rules).
+import shlex
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -14,6 +15,7 @@ from cstp.workflow.rules import (
     dataset_at,
     pretrain_launch,
     runtime_options,
+    lost_marker,
     schema_error,
     study_file,
     typed_overrides,
@@ -31,9 +33,12 @@ try:
 except CstpError as err:
     raise WorkflowError(f"config: {err}") from None
 # Every job reads its spec from runs/<kind>/<id>/spec.json, named by its content: write the
-# missing ones now (a file that exists is already right).
+# missing ones now, and again any that does not hold its spec (cut short, edited by hand).
 PLAN.write_specs()
 STUDY = study_file(config)
+# Per table, a file that changes when a run it was built from lost an output (see lost_marker):
+# Snakemake then redoes that run, as `cstp plan --list` reports it missing.
+LOST = {table: lost_marker(PLAN, table) for table in PLAN.tables}
 
 ENV = "../../environment.yml"
 TRAIN = PLAN.study.preset.resources.train
@@ -101,7 +106,8 @@ def synth_marker(wildcards):
 def scan_args(wildcards):
     d = dataset_of(wildcards)
     split = f" --split {d.split}" if d.kind != "kinetics400" else ""
-    return f"{d.kind} --root {d.root} --splits {d.splits}{split}"
+    root, splits = shlex.quote(str(d.root)), shlex.quote(str(d.splits))
+    return f"{d.kind} --root {root} --splits {splits}{split}"
 
 
 def index_of(kind):
@@ -130,7 +136,7 @@ def cache_option(kind):
         if not FRAME_CACHE:
             return Untracked("")
         folder = PLAN.run(kind, wildcards.run).dataset.cache(CLIP.short_side).parent
-        return Untracked(f"--cache {folder}")
+        return Untracked(f"--cache {shlex.quote(str(folder))}")
 
     return option
 
@@ -161,7 +167,8 @@ def encoder_of(kind):
 def encoder_option(kind):
     def option(wildcards):
         pretrain = PLAN.run(kind, wildcards.run).parent
-        return f"--encoder runs/pretrain/{pretrain}/encoder.pt" if pretrain else ""
+        encoder = shlex.quote(f"runs/pretrain/{pretrain}/encoder.pt")
+        return f"--encoder {encoder}" if pretrain else ""
 
     return option
 
@@ -191,4 +198,6 @@ def runtime(base):
 
 
 def table_inputs(wildcards):
-    return [str(p) for p in PLAN.result_files(wildcards.table)]
+    return [str(p) for p in PLAN.table_inputs(wildcards.table)] + [
+        LOST[wildcards.table]
+    ]

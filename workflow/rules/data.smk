@@ -16,8 +16,8 @@ rule code_stamp:
     params:
         root=LIBRARY,
     shell:
-        "cstp code {wildcards.job} --root {params.root} --expect {wildcards.digest} "
-        "--out {output} > {log} 2>&1"
+        "cstp code {wildcards.job} --root {params.root:q} --expect {wildcards.digest} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule synth:
@@ -36,8 +36,8 @@ rule synth:
         mem_mb=OTHER.mem_mb,
         runtime=runtime(OTHER.runtime),
     shell:
-        "cstp synth --out data/synth/{wildcards.synth} --preset {wildcards.synth} "
-        "--datasets {wildcards.kind} --workers {threads} --no-progress > {log} 2>&1"
+        "cstp synth --out data/synth/{wildcards.synth:q} --preset {wildcards.synth:q} "
+        "--datasets {wildcards.kind:q} --workers {threads} --no-progress > {log:q} 2>&1"
 
 
 rule scan:
@@ -59,7 +59,7 @@ rule scan:
     params:
         dataset=scan_args,
     shell:
-        "cstp data scan {params.dataset} --out {output} --probe > {log} 2>&1"
+        "cstp data scan {params.dataset} --out {output:q} --probe > {log:q} 2>&1"
 
 
 rule cache:
@@ -81,5 +81,5 @@ rule cache:
     params:
         short_side=CLIP.short_side or "none",
     shell:
-        "cstp cache --index {input.index} --out data/cache/{wildcards.cache} "
-        "--short-side {params.short_side} --workers {threads} --no-progress > {log} 2>&1"
+        "cstp cache --index {input.index:q} --out data/cache/{wildcards.cache:q} "
+        "--short-side {params.short_side} --workers {threads} --no-progress > {log:q} 2>&1"

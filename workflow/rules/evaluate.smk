@@ -28,8 +28,8 @@ rule evaluate:
     message:
         "evaluate {wildcards.run}: {params.cells}"
     shell:
-        "cstp evaluate --spec {input.spec} {params.cache} --model {input.model} --index {input.index} "
-        "--out runs/evaluate/{wildcards.run} {params.runtime} >> {log} 2>&1"
+        "cstp evaluate --spec {input.spec:q} {params.cache} --model {input.model:q} --index {input.index:q} "
+        "--out runs/evaluate/{wildcards.run} {params.runtime} >> {log:q} 2>&1"
 
 
 rule features:
@@ -61,5 +61,5 @@ rule features:
     message:
         "features {wildcards.run}: {params.cells}"
     shell:
-        "cstp features --spec {input.spec} {params.cache} --index {input.index} {params.encoder} "
-        "--out runs/features/{wildcards.run} {params.runtime} >> {log} 2>&1"
+        "cstp features --spec {input.spec:q} {params.cache} --index {input.index:q} {params.encoder} "
+        "--out runs/features/{wildcards.run} {params.runtime} >> {log:q} 2>&1"

@@ -25,4 +25,4 @@ rule figure:
         mem_mb=2000,
         runtime=10,
     shell:
-        "cstp figure {wildcards.figure} --config {input.study} --out-dir results > {log} 2>&1"
+        "cstp figure {wildcards.figure} --config {input.study:q} --out-dir results > {log:q} 2>&1"

@@ -32,5 +32,5 @@ rule finetune:
     message:
         "finetune {wildcards.run}: {params.cells}"
     shell:
-        "cstp finetune --spec {input.spec} {params.cache} --index {input.index} {params.encoder} "
-        "--out runs/finetune/{wildcards.run} {params.runtime} >> {log} 2>&1"
+        "cstp finetune --spec {input.spec:q} {params.cache} --index {input.index:q} {params.encoder} "
+        "--out runs/finetune/{wildcards.run} {params.runtime} >> {log:q} 2>&1"

@@ -32,5 +32,5 @@ rule pretrain:
     message:
         "pretrain {wildcards.run}: {params.cells}"
     shell:
-        "{params.launch} pretrain --spec {input.spec} {params.cache} --index {input.index} "
-        "--out runs/pretrain/{wildcards.run} {params.runtime} >> {log} 2>&1"
+        "{params.launch} pretrain --spec {input.spec:q} {params.cache} --index {input.index:q} "
+        "--out runs/pretrain/{wildcards.run} {params.runtime} >> {log:q} 2>&1"

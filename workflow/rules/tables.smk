@@ -41,4 +41,4 @@ rule table:
         mem_mb=2000,
         runtime=10,
     shell:
-        "cstp table {wildcards.table} --config {input.study} --out-dir results > {log} 2>&1"
+        "cstp table {wildcards.table} --config {input.study:q} --out-dir results > {log:q} 2>&1"
