@@ -31,7 +31,10 @@ def leaves(cls, prefix=""):
             yield from leaves(hint, f"{key}.")
         elif typing.get_origin(hint) is dict:
             item = typing.get_args(hint)[1]
-            for name in ("ucf101", "hmdb51"):
+            # A pretraining recipe per dataset (optim_on) is read for the datasets pretrained
+            # on: the default preset's is ucf101.
+            names = ("ucf101",) if f.name == "optim_on" else ("ucf101", "hmdb51")
+            for name in names:
                 yield from leaves(item, f"{key}.{name}.")
         else:
             yield key, hint, f
