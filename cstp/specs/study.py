@@ -24,7 +24,7 @@ from cstp.specs.train import (
 )
 
 DATASET_KINDS = ("ucf101", "hmdb51", "kinetics400")
-SYNTH_PRESETS = ("tiny", "default")
+SYNTH_PRESETS = ("tiny", "default", "plain")
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,9 @@ class PresetSpec:
                 f"({', '.join(self.datasets)})"
             )
         if any(d.synthetic for d in self.datasets.values()) and self.synth is None:
-            raise ValueError("synthetic datasets need the preset's `synth` (tiny or default)")
+            raise ValueError(
+                "synthetic datasets need the preset's `synth` (tiny, default or plain)"
+            )
         processes, gpus = self.pretrain.processes, self.resources.train.gpu
         if processes > 1 and gpus not in (0, processes):
             raise ValueError(
