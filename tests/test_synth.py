@@ -139,6 +139,25 @@ def test_plans_are_seeded():
     assert a == b and a != c
 
 
+def test_world_2_videos_keep_their_fingerprints_and_world_3_changes_them():
+    """Fingerprints of main e5a6383, before worlds were a spec field: old datasets stay valid."""
+    old = {"ucf101": ("2b75eac8a8bdeae8bd8d", "eed8b4ca9a3f53da497a")}
+    old["hmdb51"] = ("31022babf30a7349ccb5", "2de37a5e0e90d8e7ad5c")
+    plain = dataclasses.replace(TINY, world=3)
+    for dataset, (first, last) in old.items():
+        entries = plan_videos(TINY, dataset)
+        assert (entries[0].fingerprint(TINY), entries[-1].fingerprint(TINY)) == (first, last)
+        assert plan_videos(plain, dataset)[0].fingerprint(plain) != first
+    assert plan_videos(PRESETS["default"], "ucf101")[5].fingerprint(PRESETS["default"]) == (
+        "b0261dc32b28fa0474a6"
+    )
+    # World 3 draws the same numbers: the same motions and looks, the ground line moved.
+    a, b = plan_videos(TINY, "ucf101")[3].params, plan_videos(plain, "ucf101")[3].params
+    assert (a.motion, a.color, a.camera) == (b.motion, b.color, b.camera)
+    assert (a.world, b.world, b.scene.ground_line) == (2, 3, 0.62)
+    assert PRESETS["plain"] == dataclasses.replace(PRESETS["default"], world=3)
+
+
 def test_lengths_mostly_allow_rate_8_and_some_are_short():
     lengths = np.array([e.n_frames for e in plan_videos(PRESETS["default"], "ucf101")])
     short = (lengths < 128).mean()
@@ -196,6 +215,7 @@ def test_rerun_with_another_spec_replaces_stale_videos(tmp_path):
         (["--datasets", "ucf101,kinetics"], "--datasets ucf101,kinetics: expected"),
         (["--preset", "huge"], "--preset huge: expected one of default, tiny"),
         (["--workers", "0"], "--workers 0: expected"),
+        (["--world", "4"], "--world 4: expected one of 2, 3"),
     ],
 )
 def test_bad_options_name_the_option_value_and_expectation(args, expected, tmp_path, capsys):

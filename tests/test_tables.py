@@ -159,3 +159,43 @@ def test_a_truncated_pretraining_curve_is_named_in_a_warning(tmp_path, caplog, k
         assert curve["epoch"].tolist() == [1, 2] and curve["loss"].tolist() == [2.5, 2.25]
     path.write_text("epoch,lo")
     assert read_curve(path, epochs=3) is None and f"{path}: unreadable" in caplog.text
+
+
+def test_each_cell_is_paired_with_scratch_on_the_same_seed():
+    """Per seed, cell minus Exp 1: Exp 16 (25, 30, 50) - (10, 20, 30) = 15, 10, 20 (mean 15.0,
+    std 5.0: beyond noise); Exp 2 (30, 10, 40): 20, -10, 10 (6.7 +- 15.3: within)."""
+    from cstp.workflow.summary import table_section
+
+    plan = Plan.from_config({**CONFIG, "preset": "smoke", "seeds": [0, 1, 2]})
+    table = "table2"
+    finetune = {"1": (10.0, 20.0, 30.0), "2": (30.0, 10.0, 40.0), "16": (25.0, 30.0, 50.0)}
+    rows = [
+        {
+            "exp": entry.cell.exp,
+            "seed": entry.seed,
+            "dataset": entry.dataset.key,
+            "finetune": finetune.get(entry.cell.exp, finetune["1"])[entry.seed],
+            "probe": finetune.get(entry.cell.exp, finetune["1"])[entry.seed] / 2,
+            "pretrain_run": entry.pretrain or "",
+            "finetune_run": entry.finetune,
+        }
+        for entry in plan.tables[table]
+    ]
+    summary = summarize(plan, table, pd.DataFrame(rows))
+    label = plan.study.datasets["hmdb51"].label
+    by_exp = summary.set_index("Exp.")
+    assert by_exp.loc["16", f"{label}: ours - scratch"] == 15.0
+    assert by_exp.loc["16", f"{label}: ours - scratch std"] == 5.0
+    assert by_exp.loc["16", f"{label}: probe - scratch"] == 7.5
+    assert by_exp.loc["2", f"{label}: ours - scratch"] == pytest.approx(6.7)
+    assert by_exp.loc["2", f"{label}: ours - scratch std"] == pytest.approx(15.3)
+    assert by_exp.loc["1", f"{label}: ours - scratch"] == 0.0
+    # Unpaired, Exp 16 (35.0 +- 13.2) is within noise of Exp 1 (20.0 +- 10.0).
+    assert by_exp.loc["16", f"{label}: ours std"] == pytest.approx(13.2)
+    section = table_section(plan, table, summary)
+    assert "paired vs scratch (Exp 1): beyond noise" in section
+    assert f"| {label} | fine-tune |" in section
+    line = next(s for s in section.splitlines() if s.startswith(f"| {label} | fine-tune |"))
+    assert line.endswith("| 16 (+15.0 +- 5.0) |")
+    one_seed = summarize(plan, table, pd.DataFrame([r for r in rows if r["seed"] == 0]))
+    assert "one seed: spread unknown |" in table_section(plan, table, one_seed)

@@ -19,6 +19,7 @@ OPTION_FIELDS = {
     "k400_videos_per_class": ("k400_videos_per_class",),
     "frames": ("frames",),
     "fps": ("fps",),
+    "world": ("world",),
 }
 
 
@@ -34,7 +35,10 @@ def register(sub) -> None:
         "--out", required=True, metavar="DIR", help="output folder (one subfolder per dataset)"
     )
     parser.add_argument(
-        "--preset", default="default", metavar="NAME", help="default or tiny (default: default)"
+        "--preset",
+        default="default",
+        metavar="NAME",
+        help="default, plain (default in world 3) or tiny (default: default)",
     )
     parser.add_argument(
         "--datasets",
@@ -55,6 +59,12 @@ def register(sub) -> None:
     parser.add_argument("--frames", metavar="MIN,MAX", help="video length range in frames, MIN,MAX")
     parser.add_argument("--size", metavar="WxH", help="frame size WxH, e.g. 64x48")
     parser.add_argument("--fps", metavar="F", help="frames per second")
+    parser.add_argument(
+        "--world",
+        metavar="V",
+        help="world version: 2, a landscape; 3, a plain backdrop with no scene identity or up "
+        "(default: the preset's; docs/synthetic-world.md)",
+    )
     parser.add_argument("--workers", metavar="N", help="processes (default: number of cores)")
     parser.add_argument(
         "--shared-scenes",

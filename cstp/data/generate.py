@@ -22,7 +22,6 @@ from cstp.data.encode import write_video
 from cstp.data.render import render_video
 from cstp.data.synth import (
     DATASETS,
-    GENERATOR_VERSION,
     MANIFEST,
     TMP_DIR,
     SynthSpec,
@@ -31,7 +30,6 @@ from cstp.data.synth import (
     plan_videos,
     split_files,
 )
-from cstp.data.world import WORLD_VERSION
 from cstp.errors import CstpError
 from cstp.files import write_bytes_atomic
 
@@ -81,7 +79,7 @@ def _manifest(spec: SynthSpec, dataset: str, entries: Sequence[VideoEntry], root
     """The spec, the generator's version and, per video, its ground truth (class and world)."""
     names = [name for name, _ in class_table(dataset, spec)]
     return {
-        "generator": {"name": "cstp synth", "version": GENERATOR_VERSION, "world": WORLD_VERSION},
+        "generator": {"name": "cstp synth", "version": spec.generator_version, "world": spec.world},
         "dataset": dataset,
         "spec": dataclasses.asdict(spec),
         "classes": [

@@ -11,6 +11,7 @@ import numpy as np
 from cstp.data.world import (
     JITTER,
     PAN_RANGE,
+    PLAIN_PALETTE,
     REST_OFFSET,
     SHAPES,
     VideoParams,
@@ -60,6 +61,20 @@ def _backdrop(params: VideoParams, height: int, x0: float, ytop: float, shape: t
     ground = np.asarray(sc.ground_color) * ((0.75 + 0.5 * grain) * (1 - 0.3 * depth))[..., None]
     cover = np.clip((y_h - y) * height + 0.5, 0, 1)[..., None]
     return rgb + cover * (ground - rgb)
+
+
+def _plain_backdrop(params: VideoParams, height: int, x0, ytop, shape: tuple[int, int]):
+    """World 3: one palette over isotropic two-octave value noise, the same statistics at every
+    height and in every direction, so that nothing but the actors says where up is."""
+    salt = params.scene.salt
+    x = x0 + (np.arange(shape[1]) + 0.5)[None, :] / height
+    y = ytop - (np.arange(shape[0]) + 0.5)[:, None] / height
+    grain = (
+        value_noise(x / 0.06, y / 0.06, salt) * 0.6
+        + value_noise(x / 0.02, y / 0.02, salt + 2) * 0.4
+    )
+    dark, light = np.asarray(PLAIN_PALETTE[0]), np.asarray(PLAIN_PALETTE[1])
+    return dark + grain[..., None] * (light - dark)
 
 
 def _clouds(params: VideoParams, height: int, x0: float, ytop: float, shape: tuple[int, int]):
@@ -197,6 +212,10 @@ class _Backdrop:
         drift = params.scene.wind * duration
         self.cloud_x0 = self.x0 - max(drift, 0.0)
         cloud_cols = cols + int(np.ceil(abs(drift) * height)) + 2
+        if params.world == 3:  # no clouds: the backdrop only translates
+            self.static = _plain_backdrop(params, height, self.x0, self.ytop, (rows, cols))
+            self.static, self.clouds = self.static.astype(np.float32), None
+            return
         self.static = _backdrop(params, height, self.x0, self.ytop, (rows, cols))
         self.clouds = _clouds(params, height, self.cloud_x0, self.ytop, (rows, cloud_cols))
         self.static, self.clouds = self.static.astype(np.float32), self.clouds.astype(np.float32)
@@ -208,6 +227,8 @@ class _Backdrop:
         h, w = self.height, self.width
         oy = (self.ytop - self.params.scene.ground_line - shake_y) * h
         frames = _sample(self.static, (cam_x - self.x0) * h, oy, h, w)
+        if self.clouds is None:
+            return frames
         cloud_x = cam_x - self.params.scene.wind * t - self.cloud_x0
         cloud = _sample(self.clouds, cloud_x * h, oy, self.cloud_rows, w)
         sky = frames[:, : self.cloud_rows]

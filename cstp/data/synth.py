@@ -18,6 +18,7 @@ from cstp.data.world import (
     HMDB_CLASSES,
     UCF_CLASSES,
     WORLD_VERSION,
+    WORLDS,
     ActionClass,
     VideoParams,
     balanced_counts,
@@ -26,7 +27,7 @@ from cstp.data.world import (
 from cstp.errors import CstpError
 
 # World version . layout version: part of every video's fingerprint, so a change regenerates.
-GENERATOR_VERSION = f"{WORLD_VERSION}.1"
+LAYOUT_VERSION = 1
 DATASETS = ("ucf101", "hmdb51", "kinetics400")
 # Seed entropy that tells the datasets apart.
 DATASET_KEYS = {"ucf101": 101, "hmdb51": 51, "kinetics400": 400}
@@ -68,6 +69,13 @@ class SynthSpec:
     # a few groups per class, a small network memorises the training groups' scenes instead of
     # learning the actions (docs/synthetic-world.md, "Shared scenes").
     shared_scenes: bool = False
+    # Which world is drawn (cstp.data.world.WORLDS): 2, a landscape; 3, a plain backdrop without
+    # scene identity or "up" (docs/synthetic-world.md, "World version 3").
+    world: int = WORLD_VERSION
+
+    @property
+    def generator_version(self) -> str:
+        return f"{self.world}.{LAYOUT_VERSION}"
 
     def __post_init__(self) -> None:
         size, aspect = f"{self.width}x{self.height}", self.width / self.height
@@ -94,6 +102,7 @@ class SynthSpec:
                 "1..999 training videos per class",
             ),
             (1 <= self.quality <= 31, "quality", self.quality, "an MPEG-4 quantiser in 1..31"),
+            (self.world in WORLDS, "--world", self.world, f"one of {', '.join(map(str, WORLDS))}"),
         ]
         for ok, option, value, expected in checks:
             if not ok:
@@ -118,6 +127,7 @@ PRESETS = {
         videos_per_class=4,
         k400_videos_per_class=2,
     ),
+    "plain": SynthSpec(world=3),  # the default's datasets in world 3
 }
 
 
@@ -135,8 +145,11 @@ class VideoEntry:
 
     def fingerprint(self, spec: SynthSpec) -> str:
         """A hash of everything that decides the file's bytes: equal hashes, equal files."""
-        what = [GENERATOR_VERSION, spec.width, spec.height, spec.fps, spec.quality]
-        what += [self.n_frames, dataclasses.asdict(self.params)]
+        params = dataclasses.asdict(self.params)
+        if params.pop("world") != WORLD_VERSION:  # world 2's files keep their fingerprints
+            params["world"] = self.params.world
+        what = [spec.generator_version, spec.width, spec.height, spec.fps, spec.quality]
+        what += [self.n_frames, params]
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -171,7 +184,7 @@ def _clip(spec, dataset, label, action, group, clip, path_of) -> VideoEntry:
     scene_rng = _rng(spec, dataset, "scene", label, group, 0 if spec.shared_scenes else clip)
     rng = _rng(spec, dataset, "clip", label, group, clip)
     n_frames = draw_length(rng, spec.frames)
-    params = sample_video_params(action, spec.width / spec.height, scene_rng, rng)
+    params = sample_video_params(action, spec.width / spec.height, scene_rng, rng, spec.world)
     return VideoEntry(path_of(params), label, action, group, clip, n_frames, params)
 
 

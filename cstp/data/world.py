@@ -7,11 +7,19 @@ Lengths are in frame heights and times in seconds, so a video is the same world 
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-WORLD_VERSION = 2
+WORLD_VERSION = 2  # the world of the shipped datasets; a SynthSpec chooses one of WORLDS
+# 2: a landscape (sky gradient, hills, clouds, textured ground, a palette per video). 3: the same
+# actors and motions over a plain backdrop with no scene identity and no "up": one palette for
+# every video, direction-free texture, the ground line at PLAIN_GROUND of the height
+# (docs/synthetic-world.md, "World version 3").
+WORLDS = (2, 3)
+PLAIN_GROUND = 0.62  # world 3: the ground line, as a fraction of the height from the top
+PLAIN_PALETTE = ((0.36, 0.38, 0.34), (0.62, 0.60, 0.52))  # world 3: texture's dark / light ends
 
 # Time constants of the world (seconds, frame heights): playback rate is identifiable because these
 # never vary, and speeds vary only +-SPEED_BAND around one value per motion.
@@ -152,6 +160,7 @@ class VideoParams:
     color: tuple[float, float, float]
     motion: Motion
     distractors: tuple[Distractor, ...]
+    world: int = WORLD_VERSION  # one of WORLDS: how the backdrop is drawn
 
 
 def _color(rng: np.random.Generator, base, spread: float) -> tuple[float, float, float]:
@@ -195,9 +204,18 @@ def sample_video_params(
     aspect: float,
     scene_rng: np.random.Generator,
     clip_rng: np.random.Generator,
+    world: int = WORLD_VERSION,
 ) -> VideoParams:
-    """Draw one video of `action`: the scene and actor look from `scene_rng`, the rest per clip."""
+    """Draw one video of `action`: the scene and actor look from `scene_rng`, the rest per clip.
+
+    Every world draws the same numbers; world 3 then moves the ground line to PLAIN_GROUND (its
+    backdrop ignores the scene's colours, horizon and hills).
+    """
+    if world not in WORLDS:
+        raise ValueError(f"world {world}: expected one of {WORLDS}")
     scene, radius, color = sample_scene(scene_rng)
+    if world == 3:
+        scene = dataclasses.replace(scene, ground_line=PLAIN_GROUND)
     rng = clip_rng
     camera = Camera(
         x0=float(rng.uniform(-5, 5)),
@@ -232,7 +250,7 @@ def sample_video_params(
         for _ in range(rng.integers(1, 3))
     )
     return VideoParams(
-        float(aspect), scene, camera, action.shape, radius, color, motion, distractors
+        float(aspect), scene, camera, action.shape, radius, color, motion, distractors, world
     )
 
 

@@ -25,7 +25,7 @@ from cstp.specs.train import (
 )
 
 DATASET_KINDS = ("ucf101", "hmdb51", "kinetics400")
-SYNTH_PRESETS = ("tiny", "default")
+SYNTH_PRESETS = ("tiny", "default", "plain")
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,9 @@ class PresetSpec:
                 f"({', '.join(self.datasets)})"
             )
         if any(d.synthetic for d in self.datasets.values()) and self.synth is None:
-            raise ValueError("synthetic datasets need the preset's `synth` (tiny or default)")
+            raise ValueError(
+                "synthetic datasets need the preset's `synth` (tiny, default or plain)"
+            )
         unknown = sorted(set(self.pretrain.optim_on) - set(self.datasets))
         if unknown:
             raise ValueError(

@@ -180,8 +180,8 @@ def _dataset(key: str, spec: DatasetSpec, synth: str | None) -> Dataset:
     if spec.synthetic:
         if synth is None or spec.kind not in LAYOUT:
             raise CstpError(
-                f"datasets.{key}: synthetic datasets need the preset's `synth` (tiny or default) "
-                f"and kind ucf101, hmdb51 or kinetics400, got kind {spec.kind!r}"
+                f"datasets.{key}: synthetic datasets need the preset's `synth` (tiny, default or "
+                f"plain) and kind ucf101, hmdb51 or kinetics400, got kind {spec.kind!r}"
             )
         videos, splits = LAYOUT[spec.kind]
         base = SYNTH_DIR / synth / spec.kind

@@ -79,11 +79,34 @@ def read_json(path: Path) -> dict:
         raise CstpError(f"{path}: missing; run the workflow for this table first") from None
 
 
+def scratch_exp(spec) -> str | None:
+    """The Exp. every cell is paired with: the table's first cell without pretraining (Table 2:
+    Exp 1), or None when every cell pretrains."""
+    from cstp.workflow.cells import cells
+
+    return next((c.exp for c in cells(spec) if not c.pretrains), None)
+
+
+def paired_to_scratch(
+    values: pd.DataFrame, scratch: pd.DataFrame, metric: str, name: str
+) -> dict[str, float | None]:
+    """`name - scratch` and its std: per seed, the cell's number minus the scratch cell's on the
+    same seed, then mean and std over the seeds both have (seed noise shared by both cancels)."""
+    if metric not in values or metric not in scratch:
+        return {}
+    differences = (per_seed(values, metric) - per_seed(scratch, metric)).dropna()
+    if differences.empty:
+        return {}
+    return mean_and_std(differences, f"{name} - scratch")
+
+
 def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
-    """The regenerated table: one row per cell, the paper's flags, ours beside the paper's."""
+    """The regenerated table: one row per cell, the paper's flags, ours beside the paper's, and
+    each measure's paired difference to the scratch cell (`scratch_exp`)."""
     spec = plan.study.tables[table]
     from cstp.workflow.cells import cells
 
+    scratch = measured[measured["exp"] == scratch_exp(spec)]
     rows = []
     for cell in cells(spec):
         row = flag_row(cell, spec.columns)
@@ -96,6 +119,9 @@ def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
                 if metric not in values:
                     continue
                 row |= mean_and_std(per_seed(values, metric), f"{label}: {name}")
+            for metric in ("finetune", "probe"):
+                base = scratch[scratch["dataset"] == key]
+                row |= paired_to_scratch(values, base, metric, f"{label}: {METRICS[metric]}")
             row[f"{label}: paper"] = paper
             ours = per_seed(values, "finetune").mean()
             row[f"{label}: ours - paper"] = None if paper is None else round(ours - paper, 1)
