@@ -263,7 +263,8 @@ def _interrupt(workflow: subprocess.Popen, log: Path, run: Path, frozen: list[in
     # 1. Out of time. Once the first job has trained two epochs (a checkpoint at the end of the
     # first is on disk) and Slurm has counted a minute of it, its limit is lowered to one minute:
     # Slurm ends it at its next time-limit check (SIGUSR1, then SIGCONT and SIGTERM; state
-    # TIMEOUT), and Snakemake submits it again with runtime x attempt.
+    # TIMEOUT), the test sees the process to its checkpoint, and Snakemake submits the job again
+    # with runtime x attempt.
     first = wait_for(running, 600, "the pretraining job to run", seen)
     frozen.append(_freeze(history, 1, 2, alive))
     ran = lambda: _seconds(_job(first)["RunTime"]) >= 61  # noqa: E731  Slurm's clock, not work
@@ -283,11 +284,17 @@ def _interrupt(workflow: subprocess.Popen, log: Path, run: Path, frozen: list[in
     # 2. Preempted: the retry is requeued once it has resumed and trained an epoch.
     frozen.append(_freeze(history, 2, 1, alive))
     _requeue(second, frozen[-1], seen)
-    try:
-        workflow.wait(timeout=1200)
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"Snakemake still running after 20 minutes\n{seen()}") from None
+    _wait(workflow, 1200, seen)  # the rest of the run: a minute or two here
     return first, second
+
+
+def _wait(process: subprocess.Popen, seconds: float, seen) -> None:
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(
+            f"{process.args[:4]} still running after {seconds} s:\n{seen()}"
+        ) from None
 
 
 def _stop(processes: tuple[subprocess.Popen, ...], frozen: list[int]) -> None:
@@ -329,7 +336,8 @@ def test_a_pretraining_out_of_time_or_requeued_resumes_and_ends_with_the_same_en
     try:
         first, second = _interrupt(workflow, log, run, frozen)
         finished = time.monotonic() - started
-        reference.wait(timeout=1200)
+        # It trained beside the Slurm job and is done or nearly: 20 minutes, and what it wrote.
+        _wait(reference, 1200, lambda: _tail(alone.with_suffix(".log")))
     finally:
         _stop((workflow, reference), frozen)
     output = log.read_text()
