@@ -218,10 +218,9 @@ def _attempts(history: Path) -> list[tuple[int, str]]:
 
 
 def _freeze(history: Path, attempt: int, epochs: int, alive) -> int:
-    """Once attempt number `attempt` at the run has logged `epochs` epoch lines (after its
-    "resuming" line, for a resumed one), stop its training process with SIGSTOP and return its
-    pid: it trains no further until Slurm ends the job, whose first signal is SIGCONT (then
-    SIGTERM: it checkpoints at its next step and exits)."""
+    """Once attempt number `attempt` at the run has logged `epochs` epoch lines, stop its
+    training process with SIGSTOP and return its pid: it trains no further until it is continued
+    once Slurm has ended its job (then it checkpoints at its next step and exits)."""
 
     def trained() -> int | None:
         alive()
@@ -229,8 +228,6 @@ def _freeze(history: Path, attempt: int, epochs: int, alive) -> int:
         if len(found) < attempt:
             return None
         pid, lines = found[attempt - 1]
-        if attempt > 1:
-            lines = lines.partition(" resuming ")[2]
         return pid if len(re.findall(r": epoch \d+/\d+: ", lines)) >= epochs else None
 
     what = f"attempt {attempt} at the run to log {epochs} epoch(s)"
@@ -251,7 +248,8 @@ def _interrupt(workflow: subprocess.Popen, log: Path, run: Path, frozen: list[in
     history = run / "history.log"
 
     def alive():
-        assert workflow.poll() is None, f"Snakemake ended early:\n{_tail(log, 60)}"
+        if workflow.poll() is not None:
+            raise AssertionError(f"Snakemake ended early:\n{_tail(log, 60)}\n{_tail(history, 60)}")
 
     def seen() -> str:
         return f"squeue: {_squeue()}\nhistory.log:\n{_tail(history)}\nSnakemake:\n{_tail(log)}"
