@@ -217,14 +217,18 @@ class Trainer:
         return "no checkpoint was written yet (running again starts afresh)"
 
     def _load_state(self) -> dict | None:
-        """The newest readable checkpoint: last.pt, else (damaged: moved aside as *.damaged,
-        with a warning naming it) previous.pt, else None (start from the beginning)."""
+        """The newest readable checkpoint: last.pt, else previous.pt (last.pt damaged: moved
+        aside as *.damaged, with a warning naming it; or missing: a kill between _save's moving
+        it to previous.pt and writing the new one), else None (start from the beginning)."""
         for path in (self.state_path, self.previous_path):
             try:
-                return checkpoint.load(path)
+                state = checkpoint.load(path)
             except checkpoint.DamagedCheckpoint as err:
                 log.warning("%s; moved to %s.damaged, trying an older checkpoint", err, path.name)
                 path.replace(path.with_name(path.name + ".damaged"))
+                continue
+            if state is not None:
+                return state
         return None
 
     def _resume(self) -> tuple[int, int, Meter]:
