@@ -182,8 +182,9 @@ def _ended(pid: int) -> bool:
 
 def _thaw(pid: int, seen) -> None:
     """Continue a frozen training process once Slurm has ended its job, and wait until it has
-    checkpointed and exited. Slurm continues it too, but only while it can find it: Slurm's
-    SIGUSR1 ends the job's Snakemake and shell, and their orphan is out of Slurm's sight."""
+    checkpointed and exited. Slurm sends SIGCONT too, but its SIGUSR1 ends the job's Snakemake and
+    shell first, and the process can be left behind, or killed while stopped (the retry then
+    resumes from the last checkpoint it wrote)."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGCONT)
     wait_for(lambda: _ended(pid), 300, f"pid {pid} to checkpoint and exit", seen)
