@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shlex
 import shutil
 import struct
 import subprocess
@@ -281,23 +282,47 @@ def workflow_copy(work: Path, extra: tuple[str, ...] = ()) -> Path:
 TOOL_ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
-def wait_for(condition, seconds: float, what: str):
-    """Poll `condition` until it returns something true (returned), or fail after `seconds`."""
+def wait_for(condition, seconds: float, what: str, seen=None):
+    """Poll `condition` until it returns something true (returned), or fail after `seconds` with
+    what was there to see: `seen()`, else the condition's last answer. Give it a deadline for a
+    machine ten times slower than this one; it is no measure of speed."""
     import time
 
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while True:
         found = condition()
         if found:
             return found
+        if time.monotonic() > deadline:
+            saw = seen() if seen else repr(found)
+            raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}; saw:\n{saw}")
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
-def run_snakemake(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """`python -m snakemake ARGS` in `cwd`, with this interpreter's folder first on PATH."""
+def run_within(command: list[str], seconds: float, **options) -> subprocess.CompletedProcess:
+    """subprocess.run(command, capture_output=True, text=True, **options), killed after `seconds`
+    (give it ten times what it takes here) and then failing with its output so far."""
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=seconds, **options)
+    except subprocess.TimeoutExpired as late:
+        raise AssertionError(
+            f"{shlex.join(map(str, command))} still running after {seconds:.0f} s; "
+            f"its output so far:\n{_text(late.stdout)[-3000:]}\n{_text(late.stderr)[-3000:]}"
+        ) from None
+
+
+def _text(output: bytes | str | None) -> str:
+    """A timed-out process's output comes as bytes, even where text was asked for."""
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+
+
+def run_snakemake(
+    *args: str, cwd: Path, check: bool = True, timeout: float = 1800
+) -> subprocess.CompletedProcess:
+    """`python -m snakemake ARGS` in `cwd`, with this interpreter's folder first on PATH; killed
+    after `timeout` seconds (ten times the longest run here, a table through Slurm)."""
     command = [sys.executable, "-m", "snakemake", *args]
-    result = subprocess.run(command, cwd=cwd, env=TOOL_ENV, capture_output=True, text=True)
+    result = run_within(command, timeout, cwd=cwd, env=TOOL_ENV)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result

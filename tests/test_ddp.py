@@ -2,7 +2,6 @@
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import yaml
+from conftest import run_within
 
 from cstp.models.backbones import build_backbone
 from cstp.models.contrastive import build_scheme
@@ -19,6 +19,8 @@ from cstp.specs.train import ContrastiveSpec, LossWeights
 
 N, WORLD = 4, 2
 CLASSES = {"rotation": 4, "stor_spatial": 5}
+# The torchrun pretraining below takes 17 s on 2 busy cores (load 4-6): ten times that, and more.
+DDP_SECONDS = 600
 
 
 def _model(scheme: str) -> JointModel:
@@ -112,7 +114,7 @@ def test_cstp_pretrain_runs_under_torchrun(synth_index, tmp_path):
         "--threads",
         "1",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    result = run_within(command, DDP_SECONDS)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["processes"] == 2 and (tmp_path / "run" / "encoder.pt").exists()

@@ -286,6 +286,23 @@ def test_a_damaged_checkpoint_is_set_aside_and_the_run_still_ends_equal(
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_kill_between_the_two_checkpoint_files_resumes_from_the_older(synth_index, tmp_path):
+    """_save moves last.pt to previous.pt, then writes last.pt: a job killed in between (SIGKILL,
+    a node lost) leaves previous.pt alone, and resumes from it instead of starting again."""
+    spec = pretrain_spec("byol", epochs=3)
+    pretrain(spec, synth_index, tmp_path / "whole", CPU)
+    with pytest.raises(Interrupted):
+        pretrain(spec, synth_index, tmp_path / "killed", CPU, hooks=(_kill_at(5),))
+    state = tmp_path / "killed" / "state"
+    (state / "last.pt").replace(state / "previous.pt")
+    previous = torch.load(state / "previous.pt", weights_only=False)
+    steps = []
+    pretrain(spec, synth_index, tmp_path / "killed", CPU, hooks=(_record(steps),))
+    assert previous["batch"] > 0 and steps[0] == 6  # after step 5, not from step 1
+    a, b = _weights(tmp_path / "whole" / "encoder.pt"), _weights(tmp_path / "killed" / "encoder.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_a_damaged_encoder_is_named(tmp_path):
     from cstp.engine.encoder import build_encoder
     from cstp.specs.train import BackboneSpec

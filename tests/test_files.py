@@ -110,8 +110,10 @@ def test_two_processes_never_train_one_run_folder(synth_index, tmp_path):
             sys.executable,
             "-c",
             f"from cstp.files import hold_folder; hold_folder({str(run)!r}); "
-            "print('held', flush=True); import time; time.sleep(60)",
+            # held until the test kills it, however long the test takes: no sleep to outlast
+            "print('held', flush=True); import sys; sys.stdin.read()",
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -7,15 +7,15 @@ Skipped, with the reason, only where Slurm cannot be installed or started here."
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -36,12 +36,15 @@ GPU = {"resources": {"train": {"gpu": 1}}}
 ROW = {"exp": "spatial", "pretext": ["stor_spatial"], "paper": {"ucf101": 67.8}}
 ONE_ROW = "tables=" + json.dumps({"table5": {"rows": [ROW]}})
 TABLE = ("--config", "preset=smoke", "presets=" + json.dumps({"smoke": GPU}), ONE_ROW)
-# How long the interrupted pretraining trains, in seconds of one busy core: its first job must still
-# be training when Slurm ends it a minute after it started, and its retry when the test requeues it
-# (about 75 s of training in all here), with a margin of over two. The epochs are sized from a speed
-# check, so a faster or slower machine costs the same time (a fixed 1000 epochs took 100-250 s).
-TRAINING_SECONDS = 180
-SPEED_CHECK_EPOCHS = 40
+# The interrupted pretraining. The test acts on the job's own progress, never on a clock or a speed
+# estimate: once an attempt has logged the epochs it waits for in the run's history.log, it freezes
+# that training process (SIGSTOP) and only then has Slurm end the job, so the job cannot train on
+# to its end while Slurm takes its time (it checks time limits every 30 s); Slurm's termination
+# continues it (SIGCONT before SIGTERM) and it checkpoints and exits. Three of the epochs are the
+# test's (two of the first attempt, one of the second); the rest are the margin for the test's
+# poll between an epoch line and the freeze (0.2 s, where an epoch takes a tenth of a second or
+# more on any machine: the run would have to train 197 epochs unseen).
+EPOCHS = 200
 
 
 def _long(epochs: int) -> tuple[str, ...]:
@@ -153,11 +156,38 @@ def _seconds(duration: str) -> int:
     return int(days or 0) * 86400 + hours * 3600 + minutes * 60 + seconds
 
 
-def _requeue(job: str) -> None:
-    """`scontrol requeue`, then release Slurm's two-minute hold on the job (Reason=BeginTime)."""
+def _tail(path: Path, lines: int = 20) -> str:
+    if not path.exists():
+        return f"({path.name} not written yet)"
+    return "\n".join(path.read_text().splitlines()[-lines:])
+
+
+def _requeue(job: str, pid: int, seen) -> None:
+    """`scontrol requeue`, the job's frozen training process continued to its checkpoint, then
+    Slurm's two-minute hold on the job released (Reason=BeginTime)."""
     subprocess.run(["scontrol", "requeue", job], check=True)
-    wait_for(lambda: any(j == job and s == "PENDING" for j, _, s in _squeue()), 120, "the requeue")
+    pending = lambda: any(j == job and s == "PENDING" for j, _, s in _squeue())  # noqa: E731
+    wait_for(pending, 300, f"job {job} to be requeued", seen)
+    _thaw(pid, seen)
     subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+
+
+def _ended(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rpartition(")")[2].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def _thaw(pid: int, seen) -> None:
+    """Continue a frozen training process once Slurm has ended its job, and wait until it has
+    checkpointed and exited. Slurm sends SIGCONT too, but its SIGUSR1 ends the job's Snakemake and
+    shell first, and the process can be left behind, or killed while stopped (the retry then
+    resumes from the last checkpoint it wrote)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGCONT)
+    wait_for(lambda: _ended(pid), 300, f"pid {pid} to checkpoint and exit", seen)
 
 
 def _pretraining(work: Path, epochs: int) -> tuple[Path, Path]:
@@ -180,55 +210,68 @@ def _train(work: Path, run: Path, index: Path, out: Path) -> subprocess.Popen:
         )
 
 
-def _epochs_per_second(history: Path) -> float:
-    """From the timestamps of a history.log's first and last epoch lines."""
-    stamps = re.findall(r"^(\S+ \S+) INFO \S+ epoch (\d+)/", history.read_text(), re.M)
-    (start, first), (end, last) = stamps[0], stamps[-1]
-    seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-    return (int(last) - int(first)) / seconds
+def _attempts(history: Path) -> list[tuple[int, str]]:
+    """Each attempt at a run, from its history.log: the pid of the training process (the attempt's
+    first line, '<run>: pid N on HOST') and the lines it logged."""
+    text = history.read_text() if history.exists() else ""
+    parts = re.split(r"^\S+ \S+ INFO \S+: \S+: pid (\d+) on \S+\n", text, flags=re.M)
+    return [(int(pid), lines) for pid, lines in zip(parts[1::2], parts[2::2], strict=True)]
 
 
-def _epochs_for(work: Path, scratch: Path) -> int:
-    """Epochs that take TRAINING_SECONDS here: two short runs side by side, as the test runs the
-    Slurm job beside a local reference run, timed by their faster epochs per second."""
-    run, index = _pretraining(work, SPEED_CHECK_EPOCHS)
-    outs = [scratch / f"speed{n}" for n in (1, 2)]
-    for process in [_train(work, run, index, out) for out in outs]:
-        assert process.wait(timeout=300) == 0, outs[0].with_suffix(".log").read_text()[-2000:]
-    rate = max(_epochs_per_second(out / "history.log") for out in outs)
-    return max(SPEED_CHECK_EPOCHS, math.ceil(rate * TRAINING_SECONDS))
+def _freeze(history: Path, attempt: int, epochs: int, alive) -> int:
+    """Once attempt number `attempt` at the run has logged `epochs` epoch lines, stop its
+    training process with SIGSTOP and return its pid: it trains no further until it is continued
+    once Slurm has ended its job (then it checkpoints at its next step and exits)."""
+
+    def trained() -> int | None:
+        alive()
+        found = _attempts(history)
+        if len(found) < attempt:
+            return None
+        pid, lines = found[attempt - 1]
+        return pid if len(re.findall(r": epoch \d+/\d+: ", lines)) >= epochs else None
+
+    what = f"attempt {attempt} at the run to log {epochs} epoch(s)"
+    pid = wait_for(trained, 600, what, lambda: _tail(history))
+    command = Path(f"/proc/{pid}/cmdline")
+    assert command.exists() and b"pretrain" in command.read_bytes(), _tail(history)
+    os.kill(pid, signal.SIGSTOP)
+    text = history.read_text()
+    assert f"epoch {EPOCHS}/{EPOCHS}:" not in text, f"the run ended before the test acted:\n{text}"
+    epoch = re.findall(r": epoch (\d+)/", text)[-1]
+    print(f"attempt {attempt} (pid {pid}) stopped after epoch {epoch} of {EPOCHS}")
+    return pid
 
 
-def test_a_pretraining_out_of_time_or_requeued_resumes_and_ends_with_the_same_encoder(
-    cluster_run, tmp_path
-):
-    work, _, _ = cluster_run  # data and code stamps are there: only the pretraining runs
-    epochs = _epochs_for(work, tmp_path)
-    run, index = _pretraining(work, epochs)
+def _interrupt(workflow: subprocess.Popen, log: Path, run: Path, frozen: list[int]):
+    """The pretraining's first job runs out of time, then its retry is requeued: each once it has
+    trained, frozen while Slurm ends it. Returns both job ids."""
     history = run / "history.log"
-    # The same spec, never interrupted, trained meanwhile in one local process.
-    alone = tmp_path / "alone"
-    reference = _train(work, run, index, alone)
-    command = [sys.executable, "-m", "snakemake", "--profile", "slurm", "--verbose", *POLL]
-    workflow = subprocess.Popen(
-        [*command, f"runs/pretrain/{run.name}/encoder.pt", *_long(epochs)],
-        cwd=work,
-        env=TOOL_ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+
+    def alive():
+        if workflow.poll() is not None:
+            raise AssertionError(f"Snakemake ended early:\n{_tail(log, 60)}\n{_tail(history, 60)}")
+
+    def seen() -> str:
+        return f"squeue: {_squeue()}\nhistory.log:\n{_tail(history)}\nSnakemake:\n{_tail(log)}"
 
     def running():
-        assert workflow.poll() is None, workflow.communicate()[0][-3000:]  # ended too early
+        alive()
         return _running(run.name)
 
-    # 1. Out of time. The first job asked for the preset's 10 minutes; once it has run a minute,
-    # its limit is lowered to one: Slurm ends it at its next time-limit check (SIGUSR1 and
-    # SIGTERM, state TIMEOUT) and Snakemake submits it again with runtime x attempt.
-    first = wait_for(running, 300, "the pretraining job to run")
-    wait_for(lambda: _seconds(_job(first)["RunTime"]) >= 61, 180, "a minute of running")
+    # 1. Out of time. Once the first job has trained two epochs (a checkpoint at the end of the
+    # first is on disk) and Slurm has counted a minute of it, its limit is lowered to one minute:
+    # Slurm ends it at its next time-limit check (SIGUSR1, then SIGCONT and SIGTERM; state
+    # TIMEOUT), the test sees the process to its checkpoint, and Snakemake submits the job again
+    # with runtime x attempt.
+    first = wait_for(running, 600, "the pretraining job to run", seen)
+    frozen.append(_freeze(history, 1, 2, alive))
+    ran = lambda: _seconds(_job(first)["RunTime"]) >= 61  # noqa: E731  Slurm's clock, not work
+    wait_for(ran, 300, "a minute of the job's run time", seen)
     subprocess.run(["scontrol", "update", f"JobId={first}", "TimeLimit=1"], check=True)
+    ended = lambda: _job(first)["JobState"] != "RUNNING"  # noqa: E731
+    wait_for(ended, 300, "Slurm to end the job at its time limit", seen)
+    _thaw(frozen[-1], seen)
 
     def retried():
         state = _job(first)["JobState"]
@@ -236,16 +279,67 @@ def test_a_pretraining_out_of_time_or_requeued_resumes_and_ends_with_the_same_en
         job = running()
         return job if job not in (None, first) else None
 
-    second = wait_for(retried, 300, "Snakemake's retry to run")
+    second = wait_for(retried, 600, "Snakemake's retry to run", seen)
+    # 2. Preempted: the retry is requeued once it has resumed and trained an epoch.
+    frozen.append(_freeze(history, 2, 1, alive))
+    _requeue(second, frozen[-1], seen)
+    _wait(workflow, 1200, seen)  # the rest of the run: a minute or two here
+    return first, second
 
-    # 2. Preempted: the retry is requeued once it has resumed and trained a little.
-    def trained_after_resuming():
-        _, found, after = history.read_text().rpartition("resuming")
-        return found and re.search(r"epoch \d+/", after)
 
-    wait_for(trained_after_resuming, 120, "the retry to resume")
-    _requeue(second)
-    output, _ = workflow.communicate(timeout=600)
+def _wait(process: subprocess.Popen, seconds: float, seen) -> None:
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(
+            f"{process.args[:4]} still running after {seconds} s:\n{seen()}"
+        ) from None
+
+
+def _stop(processes: tuple[subprocess.Popen, ...], frozen: list[int]) -> None:
+    """What the interruption test leaves behind when it fails: no process stopped or running."""
+    for pid in frozen:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()  # Snakemake cancels its Slurm jobs
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_a_pretraining_out_of_time_or_requeued_resumes_and_ends_with_the_same_encoder(
+    cluster_run, tmp_path
+):
+    work, _, _ = cluster_run  # data and code stamps are there: only the pretraining runs
+    run, index = _pretraining(work, EPOCHS)
+    history = run / "history.log"
+    # The same spec, never interrupted, trained meanwhile in one local process.
+    alone = tmp_path / "alone"
+    reference = _train(work, run, index, alone)
+    command = [sys.executable, "-m", "snakemake", "--profile", "slurm", "--verbose", *POLL]
+    log = tmp_path / "snakemake.log"
+    with log.open("w") as sink:
+        workflow = subprocess.Popen(
+            [*command, f"runs/pretrain/{run.name}/encoder.pt", *_long(EPOCHS)],
+            cwd=work,
+            env=TOOL_ENV,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    frozen: list[int] = []
+    started = time.monotonic()
+    try:
+        first, second = _interrupt(workflow, log, run, frozen)
+        finished = time.monotonic() - started
+        # It trained beside the Slurm job and is done or nearly: 20 minutes, and what it wrote.
+        _wait(reference, 1200, lambda: _tail(alone.with_suffix(".log")))
+    finally:
+        _stop((workflow, reference), frozen)
+    output = log.read_text()
     assert workflow.returncode == 0, output[-3000:]
 
     timed_out, requeued = _job(first), _job(second)
@@ -259,11 +353,11 @@ def test_a_pretraining_out_of_time_or_requeued_resumes_and_ends_with_the_same_en
         assert "--gpus=1" in line and "--signal=USR1@300" in line, line
     text = history.read_text()
     resumed = [int(e) for e in re.findall(r"resuming \S+ at epoch (\d+), batch \d+", text)]
-    assert len(resumed) == 2 and 1 < resumed[0] <= resumed[1] < epochs, text[-3000:]
-    assert f"epoch {epochs}/{epochs}" in text
-    assert reference.wait(timeout=600) == 0, alone.with_suffix(".log").read_text()[-2000:]
+    assert len(resumed) == 2 and 1 < resumed[0] <= resumed[1] < EPOCHS, text[-3000:]
+    assert f"epoch {EPOCHS}/{EPOCHS}" in text
+    assert reference.returncode == 0, alone.with_suffix(".log").read_text()[-2000:]
     assert (run / "encoder.pt").read_bytes() == (alone / "encoder.pt").read_bytes()
-    print(f"pretraining of {epochs} epochs (about {TRAINING_SECONDS} s of training here)")
+    print(f"pretraining of {EPOCHS} epochs, interrupted twice: {finished:.0f} s through Slurm")
     print(f"Slurm job {first}: JobState={timed_out['JobState']} TimeLimit={timed_out['TimeLimit']}")
     print(next(line for line in output.splitlines() if "SLURM status is: 'TIMEOUT'" in line))
     print(f"Slurm job {second}: Restarts={requeued['Restarts']}")

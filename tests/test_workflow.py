@@ -365,6 +365,22 @@ def test_a_rerun_after_a_failure_redoes_only_what_is_missing(smoke_run):
     snakemake("--cores", "1", "results/table5.csv", "--config", "preset=smoke", cwd=smoke_run)
 
 
+def _process(pid: int) -> str:
+    """A process's state and command line, as /proc shows them (for a failure message)."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        state = next(line for line in (proc / "status").read_text().splitlines() if "State" in line)
+        command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (FileNotFoundError, ProcessLookupError):
+        return f"pid {pid}: gone\n"
+    return f"pid {pid}: {state}, {command}\n"
+
+
+def _log_of(run: Path) -> str:
+    history = run / "history.log"
+    return history.read_text()[-3000:] if history.exists() else f"no {history}"
+
+
 def test_after_snakemake_is_killed_the_same_command_finishes_the_work(smoke_run):
     """kill -9 of Snakemake mid-job leaves its lock, an incomplete output and an orphaned job
     still training. The orphan holds its run folder; after `--unlock` the same command (the
@@ -382,7 +398,8 @@ def test_after_snakemake_is_killed_the_same_command_finishes_the_work(smoke_run)
     output = smoke_run / "killed-snakemake.log"
     with open(output, "w") as sink:
         workflow = subprocess.Popen(command, cwd=smoke_run, env=ENV, stdout=sink, stderr=sink)
-    wait_for((run / "lock").exists, 120, f"the finetune job to take its run folder ({output})")
+    taken = f"the finetune job to take its run folder ({output})"
+    wait_for((run / "lock").exists, 600, taken, lambda: output.read_text()[-3000:])
     workflow.send_signal(signal.SIGKILL)  # Snakemake only: its job goes on as an orphan
     workflow.wait()
     orphan = json.loads((run / "lock").read_text())["pid"]
@@ -390,7 +407,8 @@ def test_after_snakemake_is_killed_the_same_command_finishes_the_work(smoke_run)
     locked = snakemake(*args, cwd=smoke_run, check=False)
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
     snakemake("--unlock", *args, cwd=smoke_run)
-    wait_for(lambda: not Path(f"/proc/{orphan}").exists(), 120, "the orphaned job to end")
+    ended = lambda: not Path(f"/proc/{orphan}").exists()  # noqa: E731
+    wait_for(ended, 600, "the orphaned job to end", lambda: _process(orphan) + _log_of(run))
     snakemake(*args, cwd=smoke_run)  # no --rerun-incomplete: the workflow profile has it
     assert (run / "model.pt").is_file()
     assert "Nothing to be done" in snakemake("-n", *args, cwd=smoke_run).stdout

@@ -93,14 +93,15 @@ start() {
     link_default_conf
     slurmctld -i
     slurmd
-    for _ in $(seq 60); do
+    # A few seconds here; three minutes for a machine ten times slower, then the state it was in.
+    for _ in $(seq 180); do
         if sinfo -h -o %T 2>/dev/null | grep -qx idle; then
             say "one node idle ($DIR)"
             return 0
         fi
         sleep 1
     done
-    say "the node did not become idle in 60 s; see $DIR/log"
+    say "the node did not become idle in 180 s (sinfo: $(sinfo -h -o %T 2>&1 | tr '\n' ' ')); see $DIR/log"
     return 1
 }
 
