@@ -240,23 +240,3 @@ def test_a_compiled_pretraining_writes_an_encoder_a_finetune_reads(
         tuned, synth_index, tmp_path / "tuned", tmp_path / "compiled" / "encoder.pt", CPU
     )
     assert metrics["final"]["epoch"] == 1 and (tmp_path / "tuned" / "model.pt").exists()
-
-
-def test_a_missing_last_checkpoint_resumes_from_the_one_before(synth_index, tmp_path):
-    """A kill between the two renames of a save leaves previous.pt alone: the run resumes from
-    it (it used to start again from the first step)."""
-    from test_engine import _kill_at, _record, _weights
-
-    from cstp.engine.trainer import Interrupted
-
-    spec = pretrain_spec("byol", epochs=3)
-    pretrain(spec, synth_index, tmp_path / "whole", CPU)
-    with pytest.raises(Interrupted):
-        pretrain(spec, synth_index, tmp_path / "cut", CPU, hooks=(_kill_at(5),))
-    (tmp_path / "cut" / "state" / "last.pt").unlink()
-    assert (tmp_path / "cut" / "state" / "previous.pt").exists()
-    steps = []
-    pretrain(spec, synth_index, tmp_path / "cut", CPU, hooks=(_record(steps),))
-    assert steps[0] == 4  # epoch 2 again (3 steps an epoch), not step 1
-    a, b = _weights(tmp_path / "whole" / "encoder.pt"), _weights(tmp_path / "cut" / "encoder.pt")
-    assert all(torch.equal(a[k], b[k]) for k in a)
