@@ -416,6 +416,37 @@ def test_after_snakemake_is_killed_the_same_command_finishes_the_work(smoke_run)
     snakemake("--cores", "1", "results/table5.csv", "--config", "preset=smoke", cwd=smoke_run)
 
 
+def test_sigusr1_to_a_whole_job_step_checkpoints_and_the_same_command_resumes(tmp_path):
+    """What Slurm's --signal=USR1@300 does: SIGUSR1 to every process of the job (Snakemake, its
+    shell, cstp). Snakemake and the shell outlive it, cstp checkpoints and exits, Snakemake
+    reports the job failed, and the same command resumes the run from its checkpoint."""
+    import os
+    import signal
+
+    work = workflow_copy(tmp_path / "work")
+    long = {"smoke": {"pretrain": {"optim": {"epochs": 60}}}}
+    args = ("--cores", "1", "--config", "preset=smoke", "presets=" + json.dumps(long), ONE_ROW)
+    command = [sys.executable, "-m", "snakemake", "results/table5.csv", *args]
+    output = work / "signalled.log"
+    with open(output, "w") as sink:
+        job = subprocess.Popen(
+            command, cwd=work, env=ENV, stdout=sink, stderr=sink, start_new_session=True
+        )
+
+    def second_epoch():
+        logs = list((work / "runs" / "pretrain").glob("*/history.log"))
+        return logs and "epoch 2/60:" in logs[0].read_text() and logs[0]
+
+    history = wait_for(second_epoch, 600, "the pretraining's second epoch", output.read_text)
+    os.killpg(job.pid, signal.SIGUSR1)  # the whole process group, as Slurm signals a step
+    assert job.wait(timeout=600) == 1, output.read_text()[-3000:]  # not killed by the signal
+    run = history.parent
+    assert "received SIGUSR1: checkpointing and stopping" in history.read_text()
+    assert (run / "state" / "last.pt").exists() and not (run / "encoder.pt").exists()
+    snakemake(str((run / "encoder.pt").relative_to(work)), *args, cwd=work)
+    assert "resuming" in history.read_text() and (run / "encoder.pt").exists()
+
+
 def test_finetune_augment_switch():
     def augment(rule, table, exp):
         plan = Plan.from_config({**CONFIG, "interpretation": {"finetune_augment": rule}})

@@ -1,5 +1,6 @@
 # Config validation, the job plan, and every input function the rules use (no logic in rules).
 import shlex
+import signal
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -20,6 +21,12 @@ from cstp.workflow.rules import (
     study_file,
     typed_overrides,
 )
+
+# Slurm's warning before a time limit (--signal=USR1@300) reaches every process of the job step: the
+# Snakemake that runs the job there, its shell and cstp. Snakemake and the shell must outlive it
+# (both die of SIGUSR1 by default, and the step's end then kills cstp mid-checkpoint); ignoring
+# it here is inherited by the shell, while cstp and torchrun install their own handlers.
+signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
 update_config(config, typed_overrides(workflow.config_settings.config))
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
