@@ -34,7 +34,8 @@ def counts_of(plan: Plan, table: str, root: Path = Path(".")) -> dict[str, tuple
 
 
 def data_words(plan: Plan, table: str, counts: dict[str, tuple[int, int]]) -> str:
-    """ "synthetic UCF-101: 10 classes, 118 test videos, chance 10.0\\%; HMDB-51: 8, 62, 12.5\\%"."""
+    """The datasets in a few words: synthetic UCF-101: 10 classes, 118 test videos, chance
+    10.0\\%; HMDB-51: 8, 62, 12.5\\%."""
     study, parts = plan.study, []
     for i, key in enumerate(plan.study.tables[table].datasets):
         dataset = study.datasets[key]
