@@ -40,5 +40,7 @@ rule table:
     resources:
         mem_mb=2000,
         runtime=10,
+    message:
+        "table {wildcards.table}: CSV, LaTeX, plot, page, summary (log: {log})"
     shell:
         "cstp table {wildcards.table} --config {input.study:q} --out-dir results > {log:q} 2>&1"
