@@ -145,6 +145,9 @@ def test_the_caption_gives_classes_test_videos_chance_seeds_and_the_paper_names(
     assert "HMDB-51: 8, 62, 12.5" in words and "R(2+1)D-10" in words
     assert "$\\times$" in words and "r2plus1d" not in words and "8x" not in words
     assert words.count("Ours") == 1 and tex.index(r"\caption") < tex.index(r"\begin{tabular}")
+    from cstp.workflow.latex import caption
+
+    assert "bold" not in caption(plan, "table2", counts=COUNTS, bold=False)  # the HTML page
 
 
 def test_the_caption_goes_below_when_the_document_asks(tmp_path):

@@ -243,7 +243,7 @@ def run_table(args: argparse.Namespace) -> int:
         result = tables.summarize(plan, table, tables.collect(plan, table, args.runs_root))
         counts = latex.counts_of(plan, table, args.runs_root)
         tex = latex.to_latex(plan, table, result, plan.study.latex_show, counts)
-        words = None
+        words = latex.caption(plan, table, plan.study.latex_show, counts, bold=False)
         section = summary.table_section(plan, table, result)
     # The CSV and the page also hold the other methods' rows (the paper's numbers only); the
     # plot and the rank correlations are about our cells.

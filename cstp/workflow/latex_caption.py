@@ -70,13 +70,14 @@ def run_words(plan: Plan, table: str) -> str:
     )
 
 
-def caption(plan: Plan, table: str, show=("ours", "paper"), counts=None) -> str:
-    """The caption, a few short sentences; `counts` as counts_of gives them."""
+def caption(plan: Plan, table: str, show=("ours", "paper"), counts=None, bold=True) -> str:
+    """The caption, a few short sentences; `counts` as counts_of gives them; `bold`: say what
+    bold marks (the LaTeX table; not the HTML page, which bolds nothing)."""
     spec, study = plan.study.tables[table], plan.study
     seeds = len(study.seeds)
     what = "; ".join(WHAT[s] for s in show if s in WHAT) or WHAT["ours"]
     seed_words = "one seed" if seeds == 1 else f"mean $\\pm$ std over {seeds} seeds"
-    bold = (
+    bold = bold and (
         "none of ours bold: one seed cannot rank cells"
         if seeds == 1
         else "bold: within 2 std of the column's best"
@@ -86,8 +87,9 @@ def caption(plan: Plan, table: str, show=("ours", "paper"), counts=None) -> str:
     pretrain = f", pretrained on {on}" if on and len(pretrained) == 1 else ""
     synthetic = any(study.datasets[k].synth for k in spec.datasets)
     paper = " on the real datasets" if synthetic else ""
+    marks = (f"; {bold}", ", its best in bold") if bold else ("", "")
     return (
         f"{spec.title}: {what}. Ours ({seed_words}, {split_words(plan, table)}; "
-        f"{data_words(plan, table, counts or {})}): {run_words(plan, table)}{pretrain}; {bold}. "
-        f"Paper: as printed{paper}, its best in bold."
+        f"{data_words(plan, table, counts or {})}): {run_words(plan, table)}{pretrain}{marks[0]}. "
+        f"Paper: as printed{paper}{marks[1]}."
     )
