@@ -101,6 +101,8 @@ def test_a_plot_tick_says_which_flags_are_augmentation_and_which_pretext_tasks()
         ("table1", "1", "1: aug Base, no pretext"),
         ("table3", "SimCLR-1", "SimCLR-1: no pretext"),
         ("table3", "SimCLR-2", "SimCLR-2: pretext PB"),
+        ("table5", "both", "both: STOR Spatial+Temporal"),
+        ("table5", "baseline", "baseline: no STOR"),
     ):
         spec = plan.study.tables[table]
         summary = summarize(plan, table, measured_rows(plan, table)).set_index("Exp.", drop=False)

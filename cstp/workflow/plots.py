@@ -73,7 +73,11 @@ def finish(figure, axes, title: str, out: Path, legend_columns=3, legend_space=0
 
 
 # How a tick names a group of flag columns, so augmentation and pretext task are told apart.
-GROUP_WORDS = {"Data Augmentation": "aug", "Pretext Tasks": "pretext"}
+GROUP_WORDS = {
+    "Data Augmentation": "aug",
+    "Pretext Tasks": "pretext",
+    "Overlap Rate Prediction": "STOR",
+}
 
 
 def _tick(row: pd.Series, columns) -> str:
