@@ -137,7 +137,8 @@ def environment(columns, body: list[str], words: str, table: str, colsep: float 
         r"\centering",
         r"\footnotesize",
         f"\\setlength{{\\tabcolsep}}{{{colsep:g}pt}}",
-        f"\\ifdefined\\cstpcaptionbelow\\else{title}\\fi",
+        # A caption above gets a small gap before the top rule (article sets none).
+        f"\\ifdefined\\cstpcaptionbelow\\else{title}\\smallskip\\fi",
         # Set the tabular in a box; only if it is wider than the column, scale it down to fit.
         r"\ifdefined\cstpbox\else\newsavebox\cstpbox\fi",
         # No padding outside the first and last columns (booktabs' rules end flush with the text).
