@@ -74,6 +74,22 @@ def test_dry_run_job_counts_per_table(table):
     assert stats["table"] == 1
 
 
+def test_the_table_job_names_its_log_and_a_short_reason():
+    """The table job depends on one stamp per cell (rule cell_runs), not on every run output:
+    its reason in a dry run is a line of cell stamps, not several kilobytes of run files."""
+    out = snakemake(
+        *("results/table2.csv", "--dry-run", "--nolock", "--cores", "1"),
+        *("--config", "preset=smoke", "seeds=[0,1,2]"),
+    ).stdout
+    lines = out.splitlines()
+    job = next(i for i, line in enumerate(lines) if ": table table2:" in line)
+    assert lines[job].endswith("(log: logs/table/table2.log)")
+    reason = lines[job + 1]
+    assert reason.startswith("Reason:") and "runs/cells/table2/row15.done" in reason
+    assert len(reason) < 1000 and "runs/finetune" not in reason
+    assert "table2 Exp 16: every run behind it is done (log: logs/cells/table2/row15.log)" in out
+
+
 def test_all_tables_share_equal_cells():
     stats = job_stats("all")
     # Tables 1-5: 47 cells pretrain, 9 of them repeat another cell: 38 distinct runs
