@@ -377,7 +377,8 @@ def test_a_rerun_after_a_failure_redoes_only_what_is_missing(smoke_run):
         cwd=smoke_run,
     ).stdout
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", stats.split("Job stats:")[1], flags=re.M))
-    assert counts == {"evaluate": "1", "table": "1", "total": "2"}
+    # The cell whose evaluation failed gets its stamp again (rule cell_runs), then the table.
+    assert counts == {"cell_runs": "1", "evaluate": "1", "table": "1", "total": "3"}
     snakemake("--cores", "1", "results/table5.csv", "--config", "preset=smoke", cwd=smoke_run)
 
 
@@ -458,7 +459,7 @@ def test_a_change_of_probe_code_reruns_features_and_tables_only(smoke_run):
     try:
         probe.write_text(text + "\nPROBE_CHANGED = True\n")
         planned = _planned(smoke_run)
-        assert planned == {"code_stamp": 1, "features": 4, "table": 1}
+        assert planned == {"code_stamp": 1, "features": 4, "cell_runs": 4, "table": 1}
         listing = cstp(
             *("plan", "--preset", "smoke", "--list", "results/table5.csv"),
             cwd=smoke_run,
