@@ -213,8 +213,12 @@ def cell_exp(wildcards):
 
 
 def cell_inputs(wildcards):
-    """Every output of the runs behind one cell of a table, and what the table reads of them."""
-    return [str(p) for p in PLAN.table_inputs(wildcards.table, cell_exp(wildcards))]
+    """Every output of the runs behind one cell of a table, what the table reads of them, and
+    the table's lost-output marker: a run that lost an output makes the cells' stamps out of
+    date, so Snakemake redoes that run (an input of a job that runs), as for the table.
+    """
+    files = PLAN.table_inputs(wildcards.table, cell_exp(wildcards))
+    return [str(p) for p in files] + [LOST[wildcards.table]]
 
 
 def cell_name(wildcards):
