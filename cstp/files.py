@@ -118,3 +118,38 @@ def hold_folder(folder: str | Path) -> None:
     handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": since}))
     handle.flush()
     _held[folder] = handle
+
+
+def folder_holder(folder: str | Path) -> dict | None:
+    """Who holds `folder`'s lock ({pid, host, since} as hold_folder wrote them), or None when no
+    process does. Read from /proc/locks where there is one, which takes no lock (a probe that
+    took one could make a job starting that instant fail); elsewhere a shared-lock probe."""
+    path = Path(folder) / LOCK_NAME
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    if not _is_locked(path, status):
+        return None
+    try:
+        return json.loads(path.read_text() or "{}")
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _is_locked(path: Path, status: os.stat_result) -> bool:
+    table = Path("/proc/locks")
+    if table.exists():
+        key = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
+        for line in table.read_text().splitlines():
+            fields = line.replace("->", "").split()
+            if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == key:
+                return True
+        return False
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False

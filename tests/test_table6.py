@@ -144,14 +144,16 @@ def test_peer_rows_in_latex_are_a_block_below_the_rule_in_the_papers_order():
     body = tex.split(r"\midrule")
     assert len(body) == 3  # header | our cells | peers
     ours, peers = body[1].strip().splitlines(), body[2].split(r"\bottomrule")[0].strip()
-    assert len(ours) == 8 and r"\mathbf" in body[1] and r"\mathbf" not in peers
-    names = [line.split(" & ")[0] for line in peers.splitlines()]
+    # Each block is labelled: our regenerated cells, then the other methods (paper only).
+    assert ours[0] == r"\multicolumn{8}{@{}l}{\textit{Ours, regenerated (synthetic)}} \\"
+    assert "Other methods: the paper's numbers, not run here" in peers.splitlines()[0]
+    assert len(ours) == 9 and r"\textbf" in body[1] and r"\textbf" not in peers
+    names = [line.split(" & ")[0] for line in peers.splitlines()[1:]]
     assert names[:5] == ["CCL", "MemDPC", "TaCo", "MFO", "Supervised"]
     assert names[-3:] == ["MFO", "CoCLR*", "CoCLR*"] and len(names) == 21
-    assert r"VCOP & R(2+1)D & UCF-101 & $\times$ &  & $72.4$ &  & $30.9$ \\" in peers
-    assert r"CoCLR* & S3D & K400 & $\times$ &  & $87.9$ &  & $54.6$ \\" in peers
+    assert r"VCOP & R(2+1)D & UCF-101 & $\times$ &  & 72.4 &  & 30.9 \\" in peers
+    assert r"CoCLR* & S3D & K400 & $\times$ &  & 87.9 &  & 54.6 \\" in peers
     words = tex.split(r"\caption")[1]
-    assert "its numbers only (not run here, and not among the bold)" in words
     assert "*CoCLR used optical flow as guidance on training." in words
 
 

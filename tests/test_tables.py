@@ -4,6 +4,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -89,6 +90,61 @@ def test_a_plot_tick_names_the_values_a_cell_has_and_skips_the_ones_it_has_not()
     frozen = pd.Series({"Exp.": "1", "Backbone": "R3D-18", "Dataset": "K400", "Freeze": "✓"})
     assert _tick(scratch, columns) == "2: R(2+1)D-10"
     assert _tick(frozen, columns) == "1: R3D-18+K400+Freeze"
+
+
+def test_a_plot_tick_says_which_flags_are_augmentation_and_which_pretext_tasks():
+    from cstp.workflow.plots import _tick
+
+    plan = Plan.from_config({**CONFIG, "preset": "smoke", "seeds": [0]})
+    for table, exp, words in (
+        ("table1", "5", "5: aug Base+PB, pretext PB"),
+        ("table1", "1", "1: aug Base, no pretext"),
+        ("table3", "SimCLR-1", "SimCLR-1: no pretext"),
+        ("table3", "SimCLR-2", "SimCLR-2: pretext PB"),
+        ("table5", "both", "both: STOR Spatial+Temporal"),
+        ("table5", "baseline", "baseline: no STOR"),
+    ):
+        spec = plan.study.tables[table]
+        summary = summarize(plan, table, measured_rows(plan, table)).set_index("Exp.", drop=False)
+        assert _tick(summary.loc[exp], spec.columns) == words
+
+
+def test_bars_name_the_frozen_cell_and_put_the_paper_on_the_bar_it_compares_with():
+    import matplotlib.pyplot as plt
+
+    from cstp.workflow.plots import FROZEN, OURS, _bars, frozen_rows
+
+    plan = Plan.from_config({**CONFIG, "preset": "smoke", "seeds": [0]})
+    spec = plan.study.tables["table6"]
+    summary = summarize(plan, "table6", measured_rows(plan, "table6"))
+    label = plan.study.datasets["ucf101"].label
+    frozen = frozen_rows(summary, spec.columns)
+    assert list(np.flatnonzero(frozen)) == [0]  # Exp 1: R3D-18, K400, Freeze
+    figure, ax = plt.subplots()
+    _bars(ax, summary, label, list(summary["Exp."]), frozen)
+    _, labels = ax.get_legend_handles_labels()
+    assert FROZEN[0] in labels and OURS["ours"][0] in labels
+    bars = {b.get_label(): b for b in ax.containers}
+    assert [round(p.get_x() + p.get_width() / 2, 2) for p in bars[FROZEN[0]]] == [-0.19]
+    diamonds = ax.get_lines()[0].get_xdata()
+    assert list(np.round(diamonds[:3], 2)) == [-0.19, 0.81, 1.81]  # on the first bar, not between
+    plt.close(figure)
+
+
+def measured_rows(plan: Plan, table: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "exp": e.cell.exp,
+            "seed": e.seed,
+            "dataset": e.dataset.key,
+            "split": e.dataset.split,
+            "finetune": 40.0 + i,
+            "probe": 20.0,
+            "pretrain_run": e.pretrain or "",
+            "finetune_run": e.finetune,
+        }
+        for i, e in enumerate(plan.tables[table])
+    )
 
 
 def _write(path: Path, data: dict) -> None:
@@ -199,3 +255,13 @@ def test_each_cell_is_paired_with_scratch_on_the_same_seed():
     assert line.endswith("| 16 (+15.0 +- 5.0) |")
     one_seed = summarize(plan, table, pd.DataFrame([r for r in rows if r["seed"] == 0]))
     assert "one seed: spread unknown |" in table_section(plan, table, one_seed)
+
+
+def test_figure_labels_name_the_pretext_tasks_as_such():
+    from cstp.workflow.figure_plots import cell_words
+
+    plan = Plan.from_config({**CONFIG, "preset": "smoke", "seeds": [0]})
+    table2 = {c.exp: c for c in cells(plan.study.tables["table2"])}
+    assert cell_words(table2["16"]) == "Exp 16: BYOL, pretext PB+Rot+STOR"
+    assert cell_words(table2["2"]) == "Exp 2: BYOL, no pretext"
+    assert cell_words(table2["1"]) == "Exp 1: scratch"

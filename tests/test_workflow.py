@@ -74,6 +74,22 @@ def test_dry_run_job_counts_per_table(table):
     assert stats["table"] == 1
 
 
+def test_the_table_job_names_its_log_and_a_short_reason():
+    """The table job depends on one stamp per cell (rule cell_runs), not on every run output:
+    its reason in a dry run is a line of cell stamps, not several kilobytes of run files."""
+    out = snakemake(
+        *("results/table2.csv", "--dry-run", "--nolock", "--cores", "1"),
+        *("--config", "preset=smoke", "seeds=[0,1,2]"),
+    ).stdout
+    lines = out.splitlines()
+    job = next(i for i, line in enumerate(lines) if ": table table2:" in line)
+    assert lines[job].endswith("(log: logs/table/table2.log)")
+    reason = lines[job + 1]
+    assert reason.startswith("Reason:") and "runs/cells/table2/row15.done" in reason
+    assert len(reason) < 1000 and "runs/finetune" not in reason
+    assert "table2 Exp 16: every run behind it is done (log: logs/cells/table2/row15.log)" in out
+
+
 def test_all_tables_share_equal_cells():
     stats = job_stats("all")
     # Tables 1-5: 47 cells pretrain, 9 of them repeat another cell: 38 distinct runs
@@ -300,7 +316,9 @@ def test_smoke_run_writes_csv_latex_and_plot(smoke_run):
     assert table["pretrain run"].iloc[0] == "scratch"
     assert (smoke_run / "results" / "table5.png").read_bytes()[:4] == b"\x89PNG"
     tex = (smoke_run / "results" / "table5.tex").read_text()
-    assert "\\toprule" in tex and "\\checkmark" in tex and "synthetic stand-in" in tex
+    assert "\\toprule" in tex and "\\checkmark" in tex and "synth./real" in tex
+    # The caption reads the index: the test videos counted above, and the chance level.
+    assert f"synthetic UCF-101: 4 classes, {videos} test videos, chance 25.0" in tex
 
 
 @pytest.mark.slow
@@ -361,7 +379,9 @@ def test_a_rerun_after_a_failure_redoes_only_what_is_missing(smoke_run):
         cwd=smoke_run,
     ).stdout
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", stats.split("Job stats:")[1], flags=re.M))
-    assert counts == {"evaluate": "1", "table": "1", "total": "2"}
+    # The lost-output marker renews every cell's stamp (rule cell_runs, local and instant), so
+    # the failed evaluation runs again, then the table.
+    assert counts == {"cell_runs": "4", "evaluate": "1", "table": "1", "total": "6"}
     snakemake("--cores", "1", "results/table5.csv", "--config", "preset=smoke", cwd=smoke_run)
 
 
@@ -491,7 +511,7 @@ def test_a_change_of_probe_code_reruns_features_and_tables_only(smoke_run):
     try:
         probe.write_text(text + "\nPROBE_CHANGED = True\n")
         planned = _planned(smoke_run)
-        assert planned == {"code_stamp": 1, "features": 4, "table": 1}
+        assert planned == {"code_stamp": 1, "features": 4, "cell_runs": 4, "table": 1}
         listing = cstp(
             *("plan", "--preset", "smoke", "--list", "results/table5.csv"),
             cwd=smoke_run,

@@ -7,6 +7,19 @@ from pathlib import Path
 
 from cstp.errors import CstpError
 
+COLUMNS = """columns of the counts (one row per table; `all`: the tables together):
+  cells                rows of the table, as the paper prints them
+  cells_that_pretrain  of those, the cells that pretrain (the others train from scratch)
+  pretrain, finetune,  unique jobs of each kind over seeds and splits; equal cells, in this
+  evaluate, features   table or another, are one job (features: frozen-feature probe and
+                       retrieval)
+  shared pretrain      of this table's pretraining jobs, how many another table of the config
+                       also needs (run once for both)
+  shared features      the same for its feature jobs
+
+--list states: done (outputs present, same code), stale (and why: code changed, an input run
+not done), missing (not run, or failed), running (a job holds the run folder's lock now)."""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     plan = sub.add_parser(
@@ -14,13 +27,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="how many cells and unique pretrain / fine-tune / evaluate jobs each table needs",
         description="Expand the tables of a config into cells and unique jobs (equal cells of "
         "different tables are one job) and print the counts per table and for all of them.",
+        epilog=COLUMNS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     config_options(plan)
     plan.add_argument("tables", nargs="*", help="tables or their files, e.g. results/table2.csv")
     plan.add_argument(
         "--list",
         action="store_true",
-        help="one line per job: kind, id, state (done / stale / missing, and why) and its cells",
+        help="one line per job: kind, id, state (done / stale / missing / running, and why) "
+        "and its cells",
     )
     plan.add_argument(
         "--estimate",
@@ -225,7 +241,9 @@ def run_table(args: argparse.Namespace) -> int:
     else:
         kind = plots
         result = tables.summarize(plan, table, tables.collect(plan, table, args.runs_root))
-        tex, words = latex.to_latex(plan, table, result, plan.study.latex_show), None
+        counts = latex.counts_of(plan, table, args.runs_root)
+        tex = latex.to_latex(plan, table, result, plan.study.latex_show, counts)
+        words = latex.caption(plan, table, plan.study.latex_show, counts, bold=False)
         section = summary.table_section(plan, table, result)
     # The CSV and the page also hold the other methods' rows (the paper's numbers only); the
     # plot and the rank correlations are about our cells.

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from cstp import distributed as dist
 from cstp.engine import checkpoint
+from cstp.engine.progress import bar_options
 from cstp.engine.runtime import StopRequest
 from cstp.errors import CstpError
 from cstp.files import write_atomic
@@ -198,8 +199,8 @@ class Trainer:
             initial=batch,
             desc=f"epoch {epoch + 1}/{self.spec.epochs}",
             disable=dist.rank() != 0,
-            mininterval=2.0,
             leave=False,
+            **bar_options(),  # a log file gets a line per update (cstp.engine.progress)
         )
         watch = FiniteWatch()
         for data in bar:

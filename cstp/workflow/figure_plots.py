@@ -45,13 +45,17 @@ SHORT = {
 
 
 def cell_words(cell: Cell) -> str:
-    """A cell by what its row says: 'Exp 16: BYOL+PB+Rot+STOR'."""
-    parts = [SCHEMES[cell.contrastive]] if cell.contrastive in SCHEMES else []
+    """A cell by what its row says, the pretext tasks named as such: 'Exp 16: BYOL, pretext
+    PB+Rot+STOR'; 'Exp 2: BYOL, no pretext'; 'Exp 1: scratch'."""
+    scheme = SCHEMES.get(cell.contrastive)
     pretext = [SHORT[p] for p in sorted(cell.pretext, key=list(SHORT).index)]
     if "STOR-s" in pretext and "STOR-t" in pretext:
         pretext = [p for p in pretext if p != "STOR-t"]
         pretext[pretext.index("STOR-s")] = "STOR"
-    return f"Exp {cell.exp}: " + ("+".join(parts + pretext) or "scratch")
+    if not scheme and not pretext:
+        return f"Exp {cell.exp}: scratch"
+    tasks = f"pretext {'+'.join(pretext)}" if pretext else "no pretext"
+    return f"Exp {cell.exp}: " + ", ".join([scheme, tasks] if scheme else [tasks])
 
 
 def middle_frame(path: str, frames: int) -> np.ndarray:

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from cstp.workflow.latex import standalone
+from cstp.workflow.page_table import folded, shown, styled_html
 from cstp.workflow.plan import RUNS, Plan
 from cstp.workflow.tables import caption
 
@@ -76,28 +77,62 @@ def read_curve(path: Path, epochs: int) -> pd.DataFrame | None:
     return frame
 
 
+PREVIEW_DPI = 300  # rendered at this, shown at half: sharp on high-density screens too
+
+
 def latex_preview(tex: str) -> bytes | None:
-    """A PNG of the table compiled on a two-column page, or None without pdflatex / pdftoppm."""
+    """A PNG of the table compiled on a two-column page, cropped to the table and its caption,
+    or None without pdflatex / pdftoppm."""
     if shutil.which("pdflatex") is None or shutil.which("pdftoppm") is None:
         return None
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        (work / "t.tex").write_text(standalone(tex))
+        (work / "t.tex").write_text(standalone("\\pagestyle{empty}\n" + tex))
         run = ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"]
         if subprocess.run(run, cwd=work, capture_output=True).returncode != 0:
             return None
-        crop = ["pdftoppm", "-png", "-r", "110", "-f", "1", "-l", "1", "t.pdf", "page"]
-        subprocess.run(crop, cwd=work, capture_output=True, check=False)
+        render = ["pdftoppm", "-png", "-r", str(PREVIEW_DPI), "-f", "1", "-l", "1", "t.pdf", "page"]
+        subprocess.run(render, cwd=work, capture_output=True, check=False)
         pages = sorted(work.glob("page*.png"))
-        return pages[0].read_bytes() if pages else None
+        return crop(pages[0].read_bytes()) if pages else None
 
 
-def _image(data: bytes | None, alt: str) -> str:
+def crop(png: bytes, margin: int = 24) -> bytes:
+    """The PNG cut to what is printed on it (non-white), with a white margin."""
+    from PIL import Image, ImageOps
+
+    image = Image.open(io.BytesIO(png)).convert("L")
+    box = ImageOps.invert(image).getbbox()
+    if box is None:
+        return png
+    left, top, right, bottom = box
+    width, height = image.size
+    box = (max(0, left - margin), max(0, top - margin))
+    box += (min(width, right + margin), min(height, bottom + margin))
+    out = io.BytesIO()
+    image.crop(box).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _image(data: bytes | None, alt: str, scale: float = 1.0) -> str:
     if data is None:
         return f"<p><em>{html.escape(alt)}: not rendered (needs pdflatex and pdftoppm).</em></p>"
     encoded = base64.b64encode(data).decode()
     source = f"data:image/png;base64,{encoded}"
-    return f'<img alt="{html.escape(alt)}" style="max-width:100%" src="{source}">'
+    size = ""
+    if scale != 1.0:
+        from PIL import Image
+
+        size = f' width="{round(Image.open(io.BytesIO(data)).size[0] * scale)}"'
+    return f'<img alt="{html.escape(alt)}"{size} style="max-width:100%" src="{source}">'
+
+
+PAGE_STYLE = (
+    "body{max-width:1400px;margin:16px auto;padding:0 12px;font:14px/1.45 system-ui,sans-serif;"
+    "color:#222}h2{font-size:20px}h3{font-size:16px;margin-top:28px}p.caption{max-width:1000px}"
+    "details{margin:12px 0}summary{cursor:pointer;font-weight:600}"
+    ".scroll{overflow-x:auto;max-width:100%}pre{white-space:pre-wrap;font-size:12px}"
+)
 
 
 def page(
@@ -108,31 +143,24 @@ def page(
     images: dict[str, Path],
     words: str | None = None,
 ) -> str:
-    """The table's HTML page; `words` is its caption (default: an accuracy table's)."""
-    shown = summary.copy()
-    for column in [c for c in shown.columns if c.endswith(": run")]:
-        shown[column] = [_links(v) if isinstance(v, str) else "" for v in shown[column]]
-    styled = shown.style.hide(axis="index").format(precision=1, na_rep="")
+    """The table's HTML page; `words` is its caption (default: an accuracy table's). The first
+    table fits 1,400 px (mean ± std in one cell); run ids, seeds and pretext heads are folded
+    below it; the LaTeX preview is cropped to the table."""
     words = (words or caption(plan, table)).replace("$\\pm$", "±").replace("\\%", "%")
+    words = words.replace("$\\times$", "×")
     parts = [
         f"<h2>{html.escape(table)}: {html.escape(plan.study.tables[table].title)}</h2>",
-        f"<p>{html.escape(words)}</p>",
-        styled.to_html(escape=False),
+        f'<p class="caption">{html.escape(words)}</p>',
+        f'<div class="scroll">{styled_html(shown(plan, table, summary))}</div>',
+        "<details><summary>Runs, seeds, splits and pretext heads per cell</summary>",
+        f'<div class="scroll">{styled_html(folded(plan, table, summary))}</div></details>',
         "<h3>Plot</h3>",
         _image(images["plot"].read_bytes(), "plot"),
         "<h3>Pretraining curves</h3>",
         _image(images["curves"].read_bytes(), "pretraining curves"),
-        "<h3>LaTeX (rendered on a two-column page)</h3>",
-        _image(latex_preview(tex), "LaTeX preview"),
-        f"<pre>{html.escape(tex)}</pre>",
+        "<h3>LaTeX (as it sets in one column of a two-column page)</h3>",
+        _image(latex_preview(tex), "LaTeX preview", scale=0.5),
+        f"<details><summary>LaTeX source</summary><pre>{html.escape(tex)}</pre></details>",
     ]
-    return "<html><body>\n" + "\n".join(parts) + "\n</body></html>\n"
-
-
-def _links(runs: str) -> str:
-    """Fine-tuning run ids as links to their metrics (relative to results/)."""
-    return " ".join(
-        f'<a href="../{RUNS}/finetune/{run}/metrics.json">{run}</a>'
-        for run in runs.split(";")
-        if run
-    )
+    head = f"<html><head><meta charset='utf-8'><style>{PAGE_STYLE}</style></head><body>\n"
+    return head + "\n".join(parts) + "\n</body></html>\n"

@@ -116,11 +116,13 @@ class Plan:
     def run(self, kind: str, run_id: str) -> Run:
         return self.runs[kind][run_id]
 
-    def result_files(self, table: str) -> list[Path]:
+    def result_files(self, table: str, exp: str | None = None) -> list[Path]:
         """What a table is built from: each cell's test, probe and retrieval metrics, and the
-        metrics of its pretraining run."""
+        metrics of its pretraining run (of cell `exp` only, if given)."""
         files: list[Path] = []
         for entry in self.tables[table]:
+            if exp is not None and entry.cell.exp != exp:
+                continue
             if entry.pretrain:  # its metrics.csv beside it: the pretraining curves
                 files.append(RUNS / "pretrain" / entry.pretrain / "metrics.json")
             if entry.evaluate:
@@ -129,13 +131,16 @@ class Plan:
             files.append(RUNS / "features" / entry.features / "retrieval.json")
         return list(dict.fromkeys(files))
 
-    def table_inputs(self, table: str) -> list[Path]:
+    def table_inputs(self, table: str, exp: str | None = None) -> list[Path]:
         """The table job's inputs: what it reads (result_files), and every output of the runs
-        behind them. A run whose outputs went missing (a failed re-run, a folder deleted by
-        hand) is then missing for Snakemake too, which re-runs it and what follows, as `cstp
-        plan --list` shows; with only the measurements as inputs, a finished table hid it."""
-        files = self.result_files(table)
+        behind them (of cell `exp` only, if given). A run whose outputs went missing (a failed
+        re-run, a folder deleted by hand) is then missing for Snakemake too, which re-runs it
+        and what follows, as `cstp plan --list` shows; with only the measurements as inputs, a
+        finished table hid it."""
+        files = self.result_files(table, exp)
         for entry in self.tables[table]:
+            if exp is not None and entry.cell.exp != exp:
+                continue
             for kind in ("pretrain", "finetune", "evaluate", "features"):
                 run_id = getattr(entry, kind)
                 if run_id:

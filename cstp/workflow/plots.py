@@ -1,14 +1,17 @@
 """Plots of a regenerated table (matplotlib, PNG), one panel per dataset, one scale per panel.
 
 `bars`: per cell, our fine-tuning and probe accuracy as bars with error bars over seeds, and the
-paper's number as a marker on the same axis (its datasets may be the real ones while ours are
-synthetic stand-ins: the same scale shows how far apart they are). Ticks name each cell by its
-flags, as the table does. `line`: accuracy against the first column's value (Table 4: the number
-of STOR candidates), ours with error bars and the paper's curve.
+paper's number as a marker on our first bar, the one it compares with (its datasets may be the
+real ones while ours are synthetic stand-ins: the same scale shows how far apart they are); a
+frozen-encoder cell's first bar is hatched and named as that protocol. Ticks name each cell by
+its flags, per group ("aug" for the augmentations, "pretext" for the pretext tasks).
+`line`: accuracy against the first column's value (Table 4: the number of STOR candidates),
+ours with error bars and the paper's curve.
 """
 
 from __future__ import annotations
 
+from itertools import groupby
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +25,9 @@ from cstp.workflow.plan import Plan
 from cstp.workflow.tables import CHECK, CROSS, flag_name
 
 OURS = {"ours": ("fine-tune (ours)", "tab:blue"), "probe": ("linear probe (ours)", "tab:orange")}
+# A cell whose "ours" is a linear classifier on the frozen encoder (Table 6's Freeze rows).
+FROZEN = ("linear, frozen encoder (ours)", "tab:green")
+PAPER = "paper (as printed; compare with the first bar)"
 
 
 def plot(plan: Plan, table: str, summary: pd.DataFrame, out: Path) -> Path:
@@ -43,6 +49,7 @@ def plot(plan: Plan, table: str, summary: pd.DataFrame, out: Path) -> Path:
                 summary,
                 dataset.label,
                 [_tick(row, spec.columns) for _, row in summary.iterrows()],
+                frozen_rows(summary, spec.columns),
             )
         ax.set_title(dataset.label, fontsize=10)
         ax.set_ylabel("top-1 (%)")
@@ -65,16 +72,41 @@ def finish(figure, axes, title: str, out: Path, legend_columns=3, legend_space=0
     return out
 
 
+# How a tick names a group of flag columns, so augmentation and pretext task are told apart.
+GROUP_WORDS = {
+    "Data Augmentation": "aug",
+    "Pretext Tasks": "pretext",
+    "Overlap Rate Prediction": "STOR",
+}
+
+
 def _tick(row: pd.Series, columns) -> str:
-    """A cell as the table names it: its Exp. and the flags it ticks ('16: Contr+PB+Rot+STOR')."""
-    parts = []
+    """A cell as the table names it: its Exp., its ungrouped values, then per group the flags it
+    ticks ('5: aug Base+PB, pretext PB'; 'SimCLR-1: no pretext')."""
+    sections = []
+    for group, members in groupby(columns, key=lambda c: c.get("group", "")):
+        parts = []
+        for column in members:
+            value = row[flag_name(column)]
+            if value == CHECK:
+                parts.append(column["name"].replace(" Rate", "").rstrip("."))
+            elif value not in (CROSS, "-"):  # a value (candidates, a dataset); "-": none
+                parts.append(str(value))
+        word = GROUP_WORDS.get(group, group.lower())
+        if not group:
+            sections += ["+".join(parts)] if parts else []
+        else:
+            sections.append(f"{word} {'+'.join(parts)}" if parts else f"no {word}")
+    return f"{row['Exp.']}: {', '.join(sections) or 'none'}"
+
+
+def frozen_rows(summary: pd.DataFrame, columns) -> np.ndarray:
+    """Which cells train only a classifier on the frozen encoder (the paper's Freeze column)."""
+    frozen = np.zeros(len(summary), dtype=bool)
     for column in columns:
-        value = row[flag_name(column)]
-        if value == CHECK:
-            parts.append(column["name"].replace(" Rate", "").rstrip("."))
-        elif value not in (CROSS, "-"):  # a value (a number of candidates, a dataset); "-": none
-            parts.append(str(value))
-    return f"{row['Exp.']}: {'+'.join(parts) or 'none'}"
+        if column.get("show") == "protocol.linear":
+            frozen |= (summary[flag_name(column)] == CHECK).to_numpy()
+    return frozen
 
 
 def _errors(summary: pd.DataFrame, column: str):
@@ -82,24 +114,35 @@ def _errors(summary: pd.DataFrame, column: str):
     return None if std is None or std.isna().all() else std.fillna(0).to_numpy(dtype=float)
 
 
-def _bars(ax, summary: pd.DataFrame, label: str, ticks: list[str]) -> None:
+def _bars(ax, summary: pd.DataFrame, label: str, ticks: list[str], frozen=None) -> None:
+    """Per cell our two bars; a frozen-encoder cell's first bar is that protocol's (hatched, its
+    own legend entry), and the paper's mark sits on the bar it compares with (the first)."""
     x = np.arange(len(summary))
+    frozen = np.zeros(len(summary), dtype=bool) if frozen is None else frozen
     width = 0.38
     for k, (metric, (name, colour)) in enumerate(OURS.items()):
         values = summary[f"{label}: {metric}"].to_numpy(dtype=float)
-        ax.bar(
-            x + (k - 0.5) * width,
-            values,
-            width,
-            yerr=_errors(summary, f"{label}: {metric} std"),
-            label=name,
-            color=colour,
-            edgecolor="black",  # a value of 0 still shows, as a line at 0
-            linewidth=0.5,
-            capsize=2,
-        )
+        errors = _errors(summary, f"{label}: {metric} std")
+        kinds = [(~frozen, name, colour, None)]
+        if metric == "ours" and frozen.any():
+            kinds.append((frozen, FROZEN[0], FROZEN[1], "//"))
+        for keep, words, fill, hatch in kinds:
+            if not keep.any():
+                continue
+            ax.bar(
+                (x + (k - 0.5) * width)[keep],
+                values[keep],
+                width,
+                yerr=None if errors is None else errors[keep],
+                label=words,
+                color=fill,
+                hatch=hatch,
+                edgecolor="black",  # a value of 0 still shows, as a line at 0
+                linewidth=0.5,
+                capsize=2,
+            )
     paper = summary[f"{label}: paper"].to_numpy(dtype=float)
-    ax.plot(x, paper, "kD", markersize=5, linestyle="none", label="paper (as printed)")
+    ax.plot(x - 0.5 * width, paper, "kD", markersize=5, linestyle="none", label=PAPER)
     ax.set_xticks(x, ticks, rotation=40, ha="right", fontsize=7)
     ax.set_xlim(-0.6, len(summary) - 0.4)
 

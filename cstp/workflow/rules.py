@@ -116,10 +116,14 @@ def dataset_at(plan, name: str, split: int):
     raise WorkflowError(f"data/index/{name}_split{split}.csv: no job of the plan reads it")
 
 
+CELLS_DIR = Path("runs/cells")  # rule cell_runs: a stamp per cell of a table
+
+
 def lost_marker(plan, table: str, root: Path = Path(".")) -> str:
-    """runs/lost/<table>.json, an input of the table job, rewritten (a new generation) when the
-    table is built but a run it was built from has lost an output since (a failed re-run, a
-    folder deleted by hand); left alone otherwise, so that it re-runs nothing by itself.
+    """runs/lost/<table>.json, an input of the table job and of its cells' stamps, rewritten (a
+    new generation) when the table or a cell's stamp is built but a run it was built from has
+    lost an output since (a failed re-run, a folder deleted by hand); left alone otherwise, so
+    that it re-runs nothing by itself.
 
     Snakemake redoes a missing intermediate file only for a job that runs anyway: with all the
     table's files present it would print "Nothing to be done" over a lost run that `cstp plan
@@ -128,7 +132,11 @@ def lost_marker(plan, table: str, root: Path = Path(".")) -> str:
     """
     path = LOST_DIR / f"{table}.json"
     missing = [str(p) for p in plan.table_inputs(table) if not (root / p).exists()]
-    lost = bool(missing) and (root / "results" / f"{table}.csv").exists()
+    # Built from them: the table, or a cell's stamp (rule cell_runs), which hides a lost run
+    # from Snakemake as the table does.
+    built = (root / "results" / f"{table}.csv").exists()
+    stamped = any((root / CELLS_DIR / table).glob("row*.done"))
+    lost = bool(missing) and (built or stamped)
     try:
         generation = json.loads((root / path).read_text())["generation"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -140,9 +148,9 @@ def lost_marker(plan, table: str, root: Path = Path(".")) -> str:
     if lost:
         more = f" and {len(missing) - 1} more files" if len(missing) > 1 else ""
         log.warning(
-            "%s: %s%s missing although the table exists (a failed job, outputs deleted by "
+            "%s: %s%s missing although the table %s (a failed job, outputs deleted by "
             "hand, or runs new to the config); they run, and what was built from them",
-            *(table, missing[0], more),
+            *(table, missing[0], more, "exists" if built else "has cells built"),
         )
     return str(path)
 

@@ -7,13 +7,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from cstp.files import folder_holder
 from cstp.workflow.code import changed, fingerprint
 from cstp.workflow.plan import OUTPUTS, RUNS, Plan, Run
 
 
 @dataclass(frozen=True)
 class State:
-    word: str  # done, stale or missing
+    word: str  # done, stale, missing or running
     why: str = ""
 
 
@@ -34,6 +35,10 @@ def job_states(plan: Plan, runs: dict[str, list[Run]], root: Path = Path(".")) -
 
 def _own_state(run: Run, root: Path, current: dict) -> State:
     folder = root / RUNS / run.kind / run.id
+    holder = folder_holder(folder)  # a job at work holds its folder's lock (files.hold_folder)
+    if holder is not None:
+        since = f", since {holder['since']}" if "since" in holder else ""
+        return State("running", f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}{since}")
     if not all((folder / name).exists() for name in OUTPUTS[run.kind]):
         return State("missing")
     try:

@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
 from cstp.errors import CstpError
+from cstp.workflow.cells import cells
 from cstp.workflow.code import fingerprint
 from cstp.workflow.figures import figure_inputs as figure_files, load_figures
 from cstp.workflow.plan import Plan
@@ -83,6 +84,7 @@ wildcard_constraints:
     digest="[0-9a-f]{10}",
     table="table[0-9]+",
     figure="figure[0-9]+",
+    row="[0-9]+",
 
 
 def all_tables():
@@ -205,6 +207,26 @@ def runtime(base):
 
 
 def table_inputs(wildcards):
-    return [str(p) for p in PLAN.table_inputs(wildcards.table)] + [
+    """One stamp per cell (rule cell_runs), so the table job's reason names a few stamps, not
+    every run output of the table, and the lost-output marker."""
+    rows = range(len(cells(PLAN.study.tables[wildcards.table])))
+    return [f"runs/cells/{wildcards.table}/row{row}.done" for row in rows] + [
         LOST[wildcards.table]
     ]
+
+
+def cell_exp(wildcards):
+    return cells(PLAN.study.tables[wildcards.table])[int(wildcards.row)].exp
+
+
+def cell_inputs(wildcards):
+    """Every output of the runs behind one cell of a table, what the table reads of them, and
+    the table's lost-output marker: a run that lost an output makes the cells' stamps out of
+    date, so Snakemake redoes that run (an input of a job that runs), as for the table.
+    """
+    files = PLAN.table_inputs(wildcards.table, cell_exp(wildcards))
+    return [str(p) for p in files] + [LOST[wildcards.table]]
+
+
+def cell_name(wildcards):
+    return Untracked(f"{wildcards.table} Exp {cell_exp(wildcards)}")

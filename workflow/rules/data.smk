@@ -15,6 +15,8 @@ rule code_stamp:
         ENV
     params:
         root=LIBRARY,
+    message:
+        "code stamp of {wildcards.job} (log: {log})"
     shell:
         "cstp code {wildcards.job} --root {params.root:q} --expect {wildcards.digest} "
         "--out {output:q} > {log:q} 2>&1"
@@ -35,6 +37,8 @@ rule synth:
     resources:
         mem_mb=OTHER.mem_mb,
         runtime=runtime(OTHER.runtime),
+    message:
+        "synth {wildcards.synth} {wildcards.kind} (log: {log})"
     shell:
         "cstp synth --out data/synth/{wildcards.synth:q} --preset {wildcards.synth:q} "
         "--datasets {wildcards.kind:q} --workers {threads} --no-progress > {log:q} 2>&1"
@@ -58,6 +62,8 @@ rule scan:
         runtime=runtime(OTHER.runtime),
     params:
         dataset=scan_args,
+    message:
+        "scan {wildcards.dataset} split {wildcards.split} (log: {log})"
     shell:
         "cstp data scan {params.dataset} --out {output:q} --probe > {log:q} 2>&1"
 
@@ -80,6 +86,8 @@ rule cache:
         runtime=runtime(OTHER.runtime),
     params:
         short_side=CLIP.short_side or "none",
+    message:
+        "cache {wildcards.cache} (log: {log})"
     shell:
         "cstp cache --index {input.index:q} --out data/cache/{wildcards.cache:q} "
         "--short-side {params.short_side} --workers {threads} --no-progress > {log:q} 2>&1"

@@ -26,7 +26,7 @@ rule evaluate:
         cells=cells_of("evaluate"),
         runtime=runtime_of(OTHER),
     message:
-        "evaluate {wildcards.run}: {params.cells}"
+        "evaluate {wildcards.run}: {params.cells} (log: {log})"
     shell:
         "cstp evaluate --spec {input.spec:q} {params.cache} --model {input.model:q} --index {input.index:q} "
         "--out runs/evaluate/{wildcards.run} {params.runtime} >> {log:q} 2>&1"
@@ -59,7 +59,7 @@ rule features:
         encoder=encoder_option("features"),
         runtime=runtime_of(OTHER),
     message:
-        "features {wildcards.run}: {params.cells}"
+        "features {wildcards.run}: {params.cells} (log: {log})"
     shell:
         "cstp features --spec {input.spec:q} {params.cache} --index {input.index:q} {params.encoder} "
         "--out runs/features/{wildcards.run} {params.runtime} >> {log:q} 2>&1"

@@ -24,5 +24,7 @@ rule figure:
     resources:
         mem_mb=2000,
         runtime=10,
+    message:
+        "figure {wildcards.figure} (log: {log})"
     shell:
         "cstp figure {wildcards.figure} --config {input.study:q} --out-dir results > {log:q} 2>&1"

@@ -30,7 +30,7 @@ rule finetune:
         encoder=encoder_option("finetune"),
         runtime=runtime_of(TRAIN),
     message:
-        "finetune {wildcards.run}: {params.cells}"
+        "finetune {wildcards.run}: {params.cells} (log: {log})"
     shell:
         "cstp finetune --spec {input.spec:q} {params.cache} --index {input.index:q} {params.encoder} "
         "--out runs/finetune/{wildcards.run} {params.runtime} >> {log:q} 2>&1"

@@ -30,7 +30,7 @@ rule pretrain:
         launch=PRETRAIN_LAUNCH,
         runtime=runtime_of(TRAIN, PROCESSES),
     message:
-        "pretrain {wildcards.run}: {params.cells}"
+        "pretrain {wildcards.run}: {params.cells} (log: {log})"
     shell:
         "{params.launch} pretrain --spec {input.spec:q} {params.cache} --index {input.index:q} "
         "--out runs/pretrain/{wildcards.run} {params.runtime} >> {log:q} 2>&1"

@@ -40,5 +40,27 @@ rule table:
     resources:
         mem_mb=2000,
         runtime=10,
+    message:
+        "table {wildcards.table}: CSV, LaTeX, plot, page, summary (log: {log})"
     shell:
         "cstp table {wildcards.table} --config {input.study:q} --out-dir results > {log:q} 2>&1"
+
+
+# A stamp per cell of a table, newer than every output of the runs behind it: the table job
+# depends on these, so its reason in `snakemake -n` names a few stamps, not hundreds of files.
+rule cell_runs:
+    input:
+        cell_inputs,
+    output:
+        touch("runs/cells/{table}/row{row}.done"),
+    log:
+        "logs/cells/{table}/row{row}.log",
+    localrule: True
+    conda:
+        ENV
+    params:
+        cell=cell_name,
+    message:
+        "{params.cell}: every run behind it is done (log: {log})"
+    shell:
+        "echo {params.cell:q} > {log:q}"
