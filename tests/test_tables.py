@@ -181,8 +181,8 @@ def test_each_pretrained_cell_shows_its_pretext_heads_against_the_commonest_labe
     assert "pretext: PB rate" not in summary  # no cell of table 5 predicts it
     lines = pretext_lines(summary.reset_index())
     assert "| Exp. | STOR spatial | STOR temporal |" in lines
-    assert "| both | 50.0 (60.0) | 50.0 (60.0) |" in lines
-    assert "| spatial | 50.0 (60.0) | - |" in lines
+    assert "| both | 50.0 (60.0): not learnt | 50.0 (60.0): not learnt |" in lines
+    assert "| spatial | 50.0 (60.0): not learnt | - |" in lines
     assert not [line for line in lines if line.startswith("| baseline")]
 
 
@@ -255,6 +255,47 @@ def test_each_cell_is_paired_with_scratch_on_the_same_seed():
     assert line.endswith("| 16 (+15.0 +- 5.0) |")
     one_seed = summarize(plan, table, pd.DataFrame([r for r in rows if r["seed"] == 0]))
     assert "one seed: spread unknown |" in table_section(plan, table, one_seed)
+
+
+def test_the_summary_leads_with_the_finding():
+    """Best cell, whether the seeds separate the cells, scratch against the pretrained cells and
+    the paired cells beyond noise, and a word per pretext head."""
+    from cstp.workflow.summary import finding_lines, head_verdicts
+
+    plan = Plan.from_config({**CONFIG, "preset": "smoke", "seeds": [0, 1, 2]})
+    table = "table2"
+    finetune = {"1": (10.0, 20.0, 30.0), "2": (30.0, 10.0, 40.0), "16": (25.0, 30.0, 50.0)}
+    rows = [
+        {
+            "exp": entry.cell.exp,
+            "seed": entry.seed,
+            "dataset": entry.dataset.key,
+            "finetune": finetune.get(entry.cell.exp, finetune["1"])[entry.seed],
+            "probe": 20.0 + entry.seed,
+            "pretrain_run": entry.pretrain or "",
+            "finetune_run": entry.finetune,
+        }
+        for entry in plan.tables[table]
+    ]
+    summary = summarize(plan, table, pd.DataFrame(rows))
+    label = plan.study.datasets["ucf101"].label
+    lines = finding_lines(plan, table, summary, "1")
+    tune = next(line for line in lines if line.startswith(f"- {label}, fine-tune: "))
+    assert "highest Exp 16 (35.0 +- 13.2)" in tune
+    assert "scratch (Exp 1) 20.0 against 20.0-35.0 for the pretrained cells" in tune
+    assert "beyond noise, paired by seed: 16 (+15.0 +- 5.0)" in tune
+    probe = next(line for line in lines if line.startswith(f"- {label}, linear probe: "))
+    assert "all 16 cells are within noise of it: the seeds cannot separate them" in probe
+    one_seed = summarize(plan, table, pd.DataFrame([r for r in rows if r["seed"] == 0]))
+    assert "one seed cannot rank the cells" in "\n".join(finding_lines(plan, table, one_seed, "1"))
+    heads = pd.DataFrame(
+        {
+            "Exp.": ["4", "16"],
+            "pretext: rotation": [85.0, 30.0],
+            "pretext: rotation chance": [26.0, 26.0],
+        }
+    )
+    assert head_verdicts(heads) == "rotation learnt in 4 and not in 16"
 
 
 def test_figure_labels_name_the_pretext_tasks_as_such():

@@ -1,7 +1,8 @@
-"""What a regenerated table says, in words: whether our ordering of its cells agrees with the
-paper's (Spearman's rank correlation, with a permutation p-value), which cells are within noise
-of the best, and what was run. Written per table (results/<table>.md) and gathered in
-results/summary.md."""
+"""What a regenerated table says, in words: first the finding (the best cells and whether the
+seeds can tell them apart, the gap between scratch and pretrained cells, which pretext heads
+learnt), then whether our ordering of its cells agrees with the paper's (Spearman's rank
+correlation, with a permutation p-value), which cells are within noise of the best, and what was
+run. Written per table (results/<table>.md) and gathered in results/summary.md."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from cstp.files import write_text_atomic
 from cstp.workflow.plan import Plan
 
 PERMUTATIONS = 10_000
+LEARNT = 10.0  # points above the commonest label's share for a pretext head to count as learnt
 
 
 def spearman(a, b, seed: int = 0) -> tuple[float, float]:
@@ -74,6 +76,7 @@ def table_section(plan: Plan, table: str, summary: pd.DataFrame) -> str:
         "",
         f"Preset `{study.preset_name}`, seeds {list(study.seeds)}, {len(summary)} cells.",
         "",
+        *finding_lines(plan, table, summary, scratch),
         "| dataset | measure | Spearman rho vs paper | p (permutation) | within noise of best "
         f"| {paired} |",
         "|---|---|---|---|---|---|",
@@ -104,6 +107,73 @@ def table_section(plan: Plan, table: str, summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def finding_lines(plan: Plan, table: str, summary: pd.DataFrame, scratch) -> list[str]:
+    """The finding, per dataset and measure, in a few bullets; then the pretext heads' verdict."""
+    study = plan.study
+    lines = ["Finding:", ""]
+    for key in study.tables[table].datasets:
+        label = study.datasets[key].label
+        for metric, measure in (("ours", "fine-tune"), ("probe", "linear probe")):
+            lines.append(f"- {label}, {measure}: " + _finding(summary, label, metric, scratch))
+    heads = head_verdicts(summary)
+    if heads:
+        lines.append(
+            f"- Pretext heads (learnt: {LEARNT:.0f}+ points above the commonest label): {heads}"
+        )
+    return [*lines, ""]
+
+
+def _finding(summary: pd.DataFrame, label: str, metric: str, scratch) -> str:
+    means, stds = summary[f"{label}: {metric}"], summary[f"{label}: {metric} std"]
+    if means.isna().all():
+        return "not measured."
+    best = means.idxmax()
+    names = summary["Exp."].astype(str)
+    top = f"highest Exp {names[best]} ({means[best]:.1f}"
+    top += ")" if pd.isna(stds[best]) else f" +- {stds[best]:.1f})"
+    close = within_noise(means, stds, names)
+    if close is None:
+        rank = "one seed cannot rank the cells (no spread to judge by)"
+    elif len(close) == len(means.dropna()):
+        rank = f"all {len(close)} cells are within noise of it: the seeds cannot separate them"
+    else:
+        rank = f"within noise of it: {', '.join(close)}"
+    text = f"{top}; {rank}"
+    if scratch is not None and str(scratch) in set(names):
+        own = means[names == str(scratch)].iloc[0]
+        others = means[names != str(scratch)].dropna()
+        if len(others):
+            text += (
+                f"; scratch (Exp {scratch}) {own:.1f} against {others.min():.1f}-"
+                f"{others.max():.1f} for the pretrained cells"
+            )
+            paired = beyond_noise(summary, f"{label}: {metric} - scratch", str(scratch))
+            if paired not in ("none", "one seed: spread unknown", "n/a (no scratch cell)"):
+                text += f" (beyond noise, paired by seed: {paired})"
+    return text + "."
+
+
+def head_verdicts(summary: pd.DataFrame) -> str:
+    """'rotation learnt in 4, 16; PB rate at chance in 3, 16': each pretrained cell's heads in a
+    word, by task."""
+    parts = []
+    for column in summary.columns:
+        if not column.startswith("pretext: ") or column.endswith(" chance"):
+            continue
+        task = column.removeprefix("pretext: ")
+        gain = summary[column] - summary[f"{column} chance"]
+        names = summary["Exp."].astype(str)
+        learnt = [names[i] for i in gain.index if pd.notna(gain[i]) and gain[i] >= LEARNT]
+        not_learnt = [names[i] for i in gain.index if pd.notna(gain[i]) and gain[i] < LEARNT]
+        words = []
+        if learnt:
+            words.append(f"learnt in {', '.join(learnt)}")
+        if not_learnt:
+            words.append(f"not in {', '.join(not_learnt)}")
+        parts.append(f"{task} {' and '.join(words)}")
+    return "; ".join(parts)
+
+
 def pretext_lines(summary: pd.DataFrame) -> list[str]:
     """The pretext heads of each pretrained cell at the end of pretraining, against the share of
     the commonest label (nothing when the table has no pretext task)."""
@@ -125,12 +195,17 @@ def pretext_lines(summary: pd.DataFrame) -> list[str]:
         cells = [
             "-"
             if pd.isna(row[f"pretext: {task}"])
-            else f"{row[f'pretext: {task}']:.1f} ({row[f'pretext: {task} chance']:.1f})"
+            else _head_cell(row[f"pretext: {task}"], row[f"pretext: {task} chance"])
             for task in tasks
         ]
         if any(cell != "-" for cell in cells):
             lines.append(f"| {row['Exp.']} | " + " | ".join(cells) + " |")
     return [*lines, ""]
+
+
+def _head_cell(accuracy: float, chance: float) -> str:
+    word = "learnt" if accuracy - chance >= LEARNT else "not learnt"
+    return f"{accuracy:.1f} ({chance:.1f}): {word}"
 
 
 def write_summaries(section: str, out_dir: Path, table: str) -> None:
