@@ -25,12 +25,13 @@ def test_the_first_table_holds_mean_and_std_in_one_cell_under_headers_that_say_w
     first = shown(plan, "table2", summary)
     label = plan.study.datasets["ucf101"].label
     assert (label, "ours (synthetic)") in first.columns and (label, "paper (real)") in first
-    assert (label, "ours − paper (synthetic − real)") in first.columns
+    assert (label, "ours - scratch") in first.columns and (label, "probe - scratch") in first
     assert re.fullmatch(r"\d+\.\d ± \d+\.\d", first[(label, "ours (synthetic)")][0])
     assert not [c for c in first.columns if "run" in c[1] or "std" in c[1] or c[0] == "pretext"]
     assert len(first.columns) <= 16  # a 1,400 px page at 13 px type
     second = folded(plan, "table2", summary)
     assert f"{label}: run" in second and "seeds" in second and "pretrain run" in second
+    assert f"{label}: ours - paper" in second and f"{label}: R@1" in second
     assert "<a href=" in second[f"{label}: run"][0]
 
 
