@@ -70,7 +70,8 @@ def test_a_job_on_a_full_disk_exits_75_and_runs_to_the_end_once_there_is_room(
     args = ["pretrain", "--spec", str(spec), "--index", str(synth_index), "--out", str(out)]
     args += ["--device", "cpu", "--threads", "1"]
     assert main(args) == EXIT_WRITE_FAILED
-    err = capsys.readouterr().err.rsplit("\r", 1)[-1]  # after the progress bar's last redraw
+    # After the progress bar (redraws on a terminal, lines in a file): the error, in one line.
+    err = capsys.readouterr().err.rsplit("\r", 1)[-1].splitlines(keepends=True)[-1]
     assert err == (
         f"cstp pretrain: error: {out}/state/last.pt: cannot write the checkpoint "
         "(No space left on device); it was not created\n"

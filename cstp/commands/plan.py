@@ -7,7 +7,8 @@ from pathlib import Path
 
 from cstp.errors import CstpError
 
-COLUMNS = """columns of the counts (one row per table; `all`: the tables together):
+COLUMNS = """\
+columns of the counts (one row per table; `all`: the tables together):
   cells                rows of the table, as the paper prints them
   cells_that_pretrain  of those, the cells that pretrain (the others train from scratch)
   pretrain, finetune,  unique jobs of each kind over seeds and splits; equal cells, in this
