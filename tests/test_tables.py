@@ -295,7 +295,8 @@ def test_the_summary_leads_with_the_finding():
             "pretext: rotation chance": [26.0, 26.0],
         }
     )
-    assert head_verdicts(heads) == "rotation learnt in 4 and not in 16"
+    assert head_verdicts(heads) == "rotation learnt in 4, not in 16"
+    assert head_verdicts(heads[1:]) == "rotation not learnt in 16"
 
 
 def test_figure_labels_name_the_pretext_tasks_as_such():

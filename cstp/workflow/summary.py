@@ -165,12 +165,11 @@ def head_verdicts(summary: pd.DataFrame) -> str:
         names = summary["Exp."].astype(str)
         learnt = [names[i] for i in gain.index if pd.notna(gain[i]) and gain[i] >= LEARNT]
         not_learnt = [names[i] for i in gain.index if pd.notna(gain[i]) and gain[i] < LEARNT]
-        words = []
-        if learnt:
-            words.append(f"learnt in {', '.join(learnt)}")
-        if not_learnt:
-            words.append(f"not in {', '.join(not_learnt)}")
-        parts.append(f"{task} {' and '.join(words)}")
+        if learnt and not_learnt:
+            parts.append(f"{task} learnt in {', '.join(learnt)}, not in {', '.join(not_learnt)}")
+        elif learnt or not_learnt:
+            which = "learnt" if learnt else "not learnt"
+            parts.append(f"{task} {which} in {', '.join(learnt or not_learnt)}")
     return "; ".join(parts)
 
 
