@@ -217,26 +217,34 @@ def test_a_truncated_pretraining_curve_is_named_in_a_warning(tmp_path, caplog, k
     assert read_curve(path, epochs=3) is None and f"{path}: unreadable" in caplog.text
 
 
+def _three_seeds(plan, probe) -> list[dict]:
+    """Table 2 rows over seeds 0-2: fine-tune Exp 1 10/20/30 (and every cell not named), Exp 2
+    30/10/40, Exp 16 25/30/50; the probe a function of (fine-tune, seed)."""
+    finetune = {"1": (10.0, 20.0, 30.0), "2": (30.0, 10.0, 40.0), "16": (25.0, 30.0, 50.0)}
+    rows = []
+    for entry in plan.tables["table2"]:
+        tuned = finetune.get(entry.cell.exp, finetune["1"])[entry.seed]
+        rows.append(
+            {
+                "exp": entry.cell.exp,
+                "seed": entry.seed,
+                "dataset": entry.dataset.key,
+                "finetune": tuned,
+                "probe": probe(tuned, entry.seed),
+                "pretrain_run": entry.pretrain or "",
+                "finetune_run": entry.finetune,
+            }
+        )
+    return rows
+
+
 def test_each_cell_is_paired_with_scratch_on_the_same_seed():
     """Per seed, cell minus Exp 1: Exp 16 (25, 30, 50) - (10, 20, 30) = 15, 10, 20 (mean 15.0,
     std 5.0: beyond noise); Exp 2 (30, 10, 40): 20, -10, 10 (6.7 +- 15.3: within)."""
     from cstp.workflow.summary import table_section
 
-    plan = Plan.from_config({**CONFIG, "preset": "smoke", "seeds": [0, 1, 2]})
-    table = "table2"
-    finetune = {"1": (10.0, 20.0, 30.0), "2": (30.0, 10.0, 40.0), "16": (25.0, 30.0, 50.0)}
-    rows = [
-        {
-            "exp": entry.cell.exp,
-            "seed": entry.seed,
-            "dataset": entry.dataset.key,
-            "finetune": finetune.get(entry.cell.exp, finetune["1"])[entry.seed],
-            "probe": finetune.get(entry.cell.exp, finetune["1"])[entry.seed] / 2,
-            "pretrain_run": entry.pretrain or "",
-            "finetune_run": entry.finetune,
-        }
-        for entry in plan.tables[table]
-    ]
+    plan, table = Plan.from_config({**CONFIG, "preset": "smoke", "seeds": [0, 1, 2]}), "table2"
+    rows = _three_seeds(plan, lambda tuned, seed: tuned / 2)
     summary = summarize(plan, table, pd.DataFrame(rows))
     label = plan.study.datasets["hmdb51"].label
     by_exp = summary.set_index("Exp.")
@@ -262,21 +270,8 @@ def test_the_summary_leads_with_the_finding():
     the paired cells beyond noise, and a word per pretext head."""
     from cstp.workflow.summary import finding_lines, head_verdicts
 
-    plan = Plan.from_config({**CONFIG, "preset": "smoke", "seeds": [0, 1, 2]})
-    table = "table2"
-    finetune = {"1": (10.0, 20.0, 30.0), "2": (30.0, 10.0, 40.0), "16": (25.0, 30.0, 50.0)}
-    rows = [
-        {
-            "exp": entry.cell.exp,
-            "seed": entry.seed,
-            "dataset": entry.dataset.key,
-            "finetune": finetune.get(entry.cell.exp, finetune["1"])[entry.seed],
-            "probe": 20.0 + entry.seed,
-            "pretrain_run": entry.pretrain or "",
-            "finetune_run": entry.finetune,
-        }
-        for entry in plan.tables[table]
-    ]
+    plan, table = Plan.from_config({**CONFIG, "preset": "smoke", "seeds": [0, 1, 2]}), "table2"
+    rows = _three_seeds(plan, lambda tuned, seed: 20.0 + seed)
     summary = summarize(plan, table, pd.DataFrame(rows))
     label = plan.study.datasets["ucf101"].label
     lines = finding_lines(plan, table, summary, "1")
