@@ -91,6 +91,7 @@ def finetune(
 ) -> dict:
     """Train, select, and write model.pt, metrics.csv and metrics.json into run_dir (resumable)."""
     device = configure(runtime)
+    precision = precision_run(device, spec.precision)  # said before training, not after
     dist.init_from_environment(device)
     seed_everything(spec.seed)
     checkpoint.claim(run_dir, spec)
@@ -128,7 +129,7 @@ def finetune(
         "seconds": time.time() - started,
         "device": str(device),
         "peak_memory_gib": peak_memory_gib(device),
-        "precision_run": precision_run(device, spec.precision),
+        "precision_run": precision,
     }
     if dist.rank() == 0:
         if spec.selection == "best_val":

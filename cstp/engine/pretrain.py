@@ -42,6 +42,7 @@ def pretrain(
     if not spec.learns_anything:
         raise CstpError("pretrain: nothing to learn (no contrastive scheme, no pretext task)")
     device = configure(runtime)
+    precision = precision_run(device, spec.precision)  # said before training, not after
     dist.init_from_environment(device)
     if dist.world_size() != spec.processes:
         raise CstpError(
@@ -84,7 +85,7 @@ def pretrain(
         "device": str(device),
         "processes": dist.world_size(),
         "peak_memory_gib": peak_memory_gib(device),
-        "precision_run": precision_run(device, spec.precision),
+        "precision_run": precision,
     }
     if dist.rank() == 0:
         save_encoder(run_dir / "encoder.pt", model.backbone, spec)

@@ -223,7 +223,8 @@ class Trainer:
             interval = batch % self.log_every == 0 or batch == self.steps_per_epoch
             if interval:
                 self._check_finite(watch)
-                bar.set_postfix(loss=f"{meter.means().get('loss', math.nan):.3f}", refresh=False)
+                loss_mean = float(meter.sums.get("loss", math.nan)) / max(meter.count, 1)
+                bar.set_postfix(loss=f"{loss_mean:.3f}", refresh=False)  # one read, not all
             signum = self._agreed_stop(stop, interval)
             if signum:
                 self._save(epoch, batch, meter)
