@@ -6,7 +6,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 from cstp.errors import CstpError
-from cstp.workflow.rules import read_config
+from cstp.planning.rules import read_config
 
 min_version("9.0")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from cstp.planning.plan import Plan
 from cstp.sampling.stats import stor_stats
-from cstp.workflow.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -107,7 +107,7 @@ def test_a_row_names_its_backbone_pretraining_data_and_protocol():
 
 
 def _cells(plan: Plan):
-    from cstp.workflow.cells import cells
+    from cstp.planning.cells import cells
 
     return cells(plan.study.tables["table9"])
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cstp.workflow import code
+from cstp.planning import code
 
 ROOT = Path(__file__).resolve().parents[1] / "cstp"
 

@@ -173,8 +173,8 @@ def test_the_training_loop_reads_nothing_from_the_device_between_intervals(
 
 
 def test_loader_workers_are_capped_to_the_cores_of_each_process():
-    from cstp.specs.study import ResourceSpec
-    from cstp.workflow.rules import runtime_options
+    from cstp.planning.rules import runtime_options
+    from cstp.specs.preset import ResourceSpec
 
     paper = ResourceSpec(threads=8, workers=7, compile="cuda")
     assert runtime_options(paper, 8) == "--threads 8 --workers 7 --compile cuda"
@@ -190,7 +190,7 @@ def test_a_global_batch_that_does_not_divide_over_the_processes_says_what_would(
     import yaml
 
     from cstp.errors import CstpError
-    from cstp.workflow.plan import Plan
+    from cstp.planning.plan import Plan
 
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
     config = copy.deepcopy(config) | {"preset": "paper"}

@@ -12,8 +12,8 @@ import yaml
 
 from cstp.cli import main
 from cstp.errors import CstpError
-from cstp.workflow.estimate import ANCHORS, BARE, EFFICIENCY, PUBLISHED, Rates, estimate
-from cstp.workflow.plan import Plan
+from cstp.planning.estimate import ANCHORS, BARE, EFFICIENCY, PUBLISHED, Rates, estimate
+from cstp.planning.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())

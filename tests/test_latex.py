@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from cstp.workflow.latex import number, standalone, to_latex
-from cstp.workflow.plan import Plan
-from cstp.workflow.tables import summarize
+from cstp.planning.plan import Plan
+from cstp.reporting.latex import number, standalone, to_latex
+from cstp.reporting.tables import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -47,7 +47,7 @@ TABLES = ["table1", "table2", "table3", "table4", "table5", "table6", "table7"]
 
 
 def latex_of(plan: Plan, table: str) -> str:
-    from cstp.workflow import retrieval_table
+    from cstp.reporting import retrieval_table
 
     if plan.study.tables[table].measure == "retrieval":
         summary = retrieval_table.summarize(plan, table, retrieval_measured(plan, table))
@@ -145,7 +145,7 @@ def test_the_caption_gives_classes_test_videos_chance_seeds_and_the_paper_names(
     assert "HMDB-51: 8, 62, 12.5" in words and "R(2+1)D-10" in words
     assert "$\\times$" in words and "r2plus1d" not in words and "8x" not in words
     assert words.count("Ours") == 1 and tex.index(r"\caption") < tex.index(r"\begin{tabular}")
-    from cstp.workflow.latex import caption
+    from cstp.reporting.latex import caption
 
     assert "bold" not in caption(plan, "table2", counts=COUNTS, bold=False)  # the HTML page
 
@@ -187,7 +187,7 @@ def retrieval_measured(plan: Plan, table: str) -> pd.DataFrame:
 
 @pytest.mark.parametrize("seeds", [(0,), (0, 1, 2)], ids=["one seed", "three seeds"])
 def test_the_retrieval_table_fits_and_shows_ours_above_the_paper(seeds, tmp_path):
-    from cstp.workflow import retrieval_table
+    from cstp.reporting import retrieval_table
 
     plan = _plan(seeds)
     summary = retrieval_table.summarize(plan, "table7", retrieval_measured(plan, "table7"))
@@ -227,7 +227,7 @@ def test_a_paper_value_of_the_wrong_shape_is_one_clear_line():
 
 
 def test_the_caption_counts_classes_and_test_videos_from_the_index(tmp_path):
-    from cstp.workflow.latex import counts_of
+    from cstp.reporting.latex import counts_of
 
     plan = _plan((0,))
     for key, (classes, tests) in {"ucf101": (3, 5), "hmdb51": (2, 4)}.items():

@@ -10,11 +10,11 @@ import matplotlib
 import pytest
 from test_latex import COUNTS, _plan, measured
 
-from cstp.workflow import pages
-from cstp.workflow.latex import to_latex
-from cstp.workflow.page_table import folded, shown
-from cstp.workflow.peers import with_peers
-from cstp.workflow.tables import summarize
+from cstp.reporting import pages
+from cstp.reporting.latex import to_latex
+from cstp.reporting.page_table import folded, shown
+from cstp.reporting.peers import with_peers
+from cstp.reporting.tables import summarize
 
 matplotlib.use("Agg")
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from cstp.files import folder_holder, hold_folder
-from cstp.workflow.plan import RUNS, Plan
-from cstp.workflow.status import job_states
+from cstp.planning.plan import RUNS, Plan
+from cstp.planning.status import job_states
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())

@@ -18,8 +18,8 @@ from cstp.engine.encoder import to_input
 from cstp.engine.probe import ranked, retrieval_recall
 from cstp.errors import CstpError
 from cstp.models.backbones import BACKBONES, build_backbone
-from cstp.workflow.figures import figure_inputs, load_figures, pick_videos
-from cstp.workflow.plan import Plan
+from cstp.planning.figures import figure_inputs, load_figures, pick_videos
+from cstp.planning.plan import Plan
 
 
 def test_pick_videos_takes_the_first_video_of_classes_spread_evenly():

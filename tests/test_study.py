@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from cstp.errors import CstpError
+from cstp.planning.plan import KINDS, Plan
 from cstp.specs.base import from_dict, to_dict
-from cstp.specs.study import PresetSpec
-from cstp.workflow.plan import KINDS, Plan
+from cstp.specs.preset import PresetSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())

@@ -14,11 +14,11 @@ import yaml
 from conftest import run_snakemake
 
 from cstp.errors import CstpError
-from cstp.workflow.latex import to_latex
-from cstp.workflow.peers import with_peers
-from cstp.workflow.plan import Plan
-from cstp.workflow.rules import schema_error
-from cstp.workflow.tables import summarize
+from cstp.planning.plan import Plan
+from cstp.planning.rules import schema_error
+from cstp.reporting.latex import to_latex
+from cstp.reporting.peers import with_peers
+from cstp.reporting.tables import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from cstp.errors import CstpError
-from cstp.workflow.cells import cells
-from cstp.workflow.plan import Plan
-from cstp.workflow.summary import pretext_lines
-from cstp.workflow.tables import collect, summarize
+from cstp.planning.cells import cells
+from cstp.planning.plan import Plan
+from cstp.reporting.summary import pretext_lines
+from cstp.reporting.tables import collect, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -82,7 +82,7 @@ def test_the_summary_gives_mean_std_paper_and_difference_per_cell():
 
 
 def test_a_plot_tick_names_the_values_a_cell_has_and_skips_the_ones_it_has_not():
-    from cstp.workflow.plots import _tick
+    from cstp.reporting.plots import _tick
 
     columns = [{"group": "", "name": "Backbone"}, {"group": "", "name": "Dataset"}]
     columns += [{"group": "", "name": "Freeze"}]
@@ -93,7 +93,7 @@ def test_a_plot_tick_names_the_values_a_cell_has_and_skips_the_ones_it_has_not()
 
 
 def test_a_plot_tick_says_which_flags_are_augmentation_and_which_pretext_tasks():
-    from cstp.workflow.plots import _tick
+    from cstp.reporting.plots import _tick
 
     plan = Plan.from_config({**CONFIG, "preset": "smoke", "seeds": [0]})
     for table, exp, words in (
@@ -112,7 +112,7 @@ def test_a_plot_tick_says_which_flags_are_augmentation_and_which_pretext_tasks()
 def test_bars_name_the_frozen_cell_and_put_the_paper_on_the_bar_it_compares_with():
     import matplotlib.pyplot as plt
 
-    from cstp.workflow.plots import FROZEN, OURS, _bars, frozen_rows
+    from cstp.reporting.plots import FROZEN, OURS, _bars, frozen_rows
 
     plan = Plan.from_config({**CONFIG, "preset": "smoke", "seeds": [0]})
     spec = plan.study.tables["table6"]
@@ -198,7 +198,7 @@ def test_each_pretrained_cell_shows_its_pretext_heads_against_the_commonest_labe
 def test_a_truncated_pretraining_curve_is_named_in_a_warning(tmp_path, caplog, keep, warning):
     import logging
 
-    from cstp.workflow.pages import read_curve
+    from cstp.reporting.pages import read_curve
 
     text = "epoch,loss,acc_rotation\n1,2.5,0.25\n2,2.25,0.375\n3,2.125,0.4375\n"
     path = tmp_path / "metrics.csv"
@@ -241,7 +241,7 @@ def _three_seeds(plan, probe) -> list[dict]:
 def test_each_cell_is_paired_with_scratch_on_the_same_seed():
     """Per seed, cell minus Exp 1: Exp 16 (25, 30, 50) - (10, 20, 30) = 15, 10, 20 (mean 15.0,
     std 5.0: beyond noise); Exp 2 (30, 10, 40): 20, -10, 10 (6.7 +- 15.3: within)."""
-    from cstp.workflow.summary import table_section
+    from cstp.reporting.summary import table_section
 
     plan, table = Plan.from_config({**CONFIG, "preset": "smoke", "seeds": [0, 1, 2]}), "table2"
     rows = _three_seeds(plan, lambda tuned, seed: tuned / 2)
@@ -268,7 +268,7 @@ def test_each_cell_is_paired_with_scratch_on_the_same_seed():
 def test_the_summary_leads_with_the_finding():
     """Best cell, whether the seeds separate the cells, scratch against the pretrained cells and
     the paired cells beyond noise, and a word per pretext head."""
-    from cstp.workflow.summary import finding_lines, head_verdicts
+    from cstp.reporting.summary import finding_lines, head_verdicts
 
     plan, table = Plan.from_config({**CONFIG, "preset": "smoke", "seeds": [0, 1, 2]}), "table2"
     rows = _three_seeds(plan, lambda tuned, seed: 20.0 + seed)
@@ -295,7 +295,7 @@ def test_the_summary_leads_with_the_finding():
 
 
 def test_figure_labels_name_the_pretext_tasks_as_such():
-    from cstp.workflow.figure_plots import cell_words
+    from cstp.reporting.figure_plots import cell_words
 
     plan = Plan.from_config({**CONFIG, "preset": "smoke", "seeds": [0]})
     table2 = {c.exp: c for c in cells(plan.study.tables["table2"])}

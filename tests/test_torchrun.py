@@ -18,7 +18,7 @@ import torch
 import yaml
 from conftest import wait_for
 
-from cstp.workflow.rules import pretrain_launch
+from cstp.planning.rules import pretrain_launch
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

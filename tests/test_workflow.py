@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import TOOL_ENV, run_snakemake, wait_for, workflow_copy
 
-from cstp.workflow.plan import Plan
+from cstp.planning.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -323,7 +323,7 @@ def test_smoke_run_writes_csv_latex_and_plot(smoke_run):
 
 @pytest.mark.slow
 def test_regenerated_latex_compiles(smoke_run, tmp_path):
-    from cstp.workflow.latex import standalone
+    from cstp.reporting.latex import standalone
 
     if shutil.which("pdflatex") is None:
         pytest.skip("pdflatex is not installed (.ci/run installs it)")

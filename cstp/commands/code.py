@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cstp.files import write_text_atomic
-    from cstp.workflow.code import ENTRIES, ROOT, fingerprint
+    from cstp.planning.code import ENTRIES, ROOT, fingerprint
 
     kinds = args.kinds or list(ENTRIES)
     unknown = [k for k in kinds if k not in ENTRIES]

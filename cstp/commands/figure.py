@@ -25,9 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_figure(args: argparse.Namespace) -> int:
-    from cstp.workflow.figure_plots import draw
-    from cstp.workflow.figures import load_figures
-    from cstp.workflow.plan import Plan
+    from cstp.planning.figures import load_figures
+    from cstp.planning.plan import Plan
+    from cstp.reporting.figure_plots import draw
 
     config = load_config(args)
     plan = Plan.from_config(config)

@@ -114,7 +114,7 @@ def record_code(kind: str, run_dir: Path) -> None:
     """run_dir/code.json: the fingerprint of the library code this job ran (`cstp plan --list`
     compares it with the code of today to call a finished job stale)."""
     from cstp.files import write_text_atomic
-    from cstp.workflow.code import fingerprint
+    from cstp.planning.code import fingerprint
 
     text = json.dumps(fingerprint(kind), indent=1, sort_keys=True) + "\n"
     write_text_atomic(Path(run_dir) / "code.json", text, "code record")

@@ -82,7 +82,7 @@ def config_options(parser: argparse.ArgumentParser) -> None:
 
 def load_config(args: argparse.Namespace) -> dict:
     """The config of --config, with --preset applied."""
-    from cstp.workflow.rules import read_config
+    from cstp.planning.rules import read_config
 
     config = read_config(args.config)
     if args.preset:
@@ -91,7 +91,7 @@ def load_config(args: argparse.Namespace) -> dict:
 
 
 def load_plan(args: argparse.Namespace, check_paths: bool = True):
-    from cstp.workflow.plan import Plan
+    from cstp.planning.plan import Plan
 
     return Plan.from_config(load_config(args), check_paths)
 
@@ -99,7 +99,7 @@ def load_plan(args: argparse.Namespace, check_paths: bool = True):
 def run_plan(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from cstp.workflow.plan import Plan
+    from cstp.planning.plan import Plan
 
     config = load_config(args)
     tables = config.get("tables", {})
@@ -158,7 +158,7 @@ def _print_splits(plan, table: str) -> None:
 def _estimate(plan, names: list[str], bench: Path | None, gpus: int) -> int:
     import pandas as pd
 
-    from cstp.workflow.estimate import Rates, estimate
+    from cstp.planning.estimate import Rates, estimate
 
     if gpus < 1:
         raise CstpError(f"--gpus {gpus}: expected a number of devices >= 1")
@@ -192,7 +192,7 @@ def _estimate(plan, names: list[str], bench: Path | None, gpus: int) -> int:
 
 
 def _list_jobs(plan, names: list[str]) -> int:
-    from cstp.workflow.status import job_states
+    from cstp.planning.status import job_states
 
     runs = plan.runs_of(names)
     states = job_states(plan, runs)
@@ -223,40 +223,13 @@ def _refuse_missing_runs(plan, table: str, root: Path) -> None:
 
 
 def run_table(args: argparse.Namespace) -> int:
-    from cstp.files import write_text_atomic
-    from cstp.workflow import latex, pages, plots, retrieval_table, summary, tables
-    from cstp.workflow.peers import with_peers
+    from cstp.reporting.report import write_table
 
     plan = load_plan(args)
     table = args.table
     if table not in plan.tables:
         raise CstpError(f"{table}: no such table; tables: {', '.join(plan.tables)}")
     _refuse_missing_runs(plan, table, args.runs_root)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / table
-    if plan.study.tables[table].measure == "retrieval":
-        kind = retrieval_table
-        result = kind.summarize(plan, table, kind.collect(plan, table, args.runs_root))
-        tex, words = kind.to_latex(plan, table, result), kind.caption(plan, table)
-        section = kind.section(plan, table, result)
-    else:
-        kind = plots
-        result = tables.summarize(plan, table, tables.collect(plan, table, args.runs_root))
-        counts = latex.counts_of(plan, table, args.runs_root)
-        tex = latex.to_latex(plan, table, result, plan.study.latex_show, counts)
-        words = latex.caption(plan, table, plan.study.latex_show, counts, bold=False)
-        section = summary.table_section(plan, table, result)
-    # The CSV and the page also hold the other methods' rows (the paper's numbers only); the
-    # plot and the rank correlations are about our cells.
-    printed = with_peers(plan, table, result)
-    printed.to_csv(stem.with_suffix(".csv"), index=False)
-    write_text_atomic(stem.with_suffix(".tex"), tex)
-    images = {
-        "plot": kind.plot(plan, table, result, stem.with_suffix(".png")),
-        "curves": pages.curves(plan, table, args.out_dir / f"{table}_curves.png", args.runs_root),
-    }
-    page = pages.page(plan, table, printed, tex, images, words)
-    write_text_atomic(stem.with_suffix(".html"), page)
-    summary.write_summaries(section, args.out_dir, table)
+    printed = write_table(plan, table, args.runs_root, args.out_dir)
     print(printed.to_string(index=False))
     return 0

@@ -2,6 +2,6 @@
 
 `base` holds the machinery (`from_dict`, `to_dict`, `spec_hash`); `sampling` the clip recipe,
 `train` the pretraining and fine-tuning jobs, `measure` evaluation, features, probe and retrieval,
-`study` the typed preset. Modules are split by job kind so that a job's code fingerprint
-(`cstp.workflow.code`) covers only the specs it reads.
+`preset` the typed preset. Modules are split by job kind so that a job's code fingerprint
+(`cstp.planning.code`) covers only the specs it reads.
 """

@@ -34,11 +34,11 @@ sys.path.insert(0, str(REPO))
 from cstp.commands.bench import step_report  # noqa: E402
 from cstp.engine.runtime import Runtime  # noqa: E402
 from cstp.engine.stepbench import StepBench, measure_step  # noqa: E402
+from cstp.planning.plan import Plan  # noqa: E402
 from cstp.sampling.datasets import load_subset  # noqa: E402
 from cstp.specs.base import from_dict, spec_hash, spec_json, to_dict  # noqa: E402
 from cstp.specs.measure import EvaluateSpec  # noqa: E402
 from cstp.specs.train import FinetuneSpec, PretrainSpec  # noqa: E402
-from cstp.workflow.plan import Plan  # noqa: E402
 
 STEPS = 20  # pretraining steps of part 2
 # --tiny: what shrinks so that the CPU runs every part in about a minute.

@@ -7,12 +7,12 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
 from cstp.errors import CstpError
-from cstp.workflow.cells import cells
-from cstp.workflow.code import fingerprint
-from cstp.workflow.figures import figure_inputs as figure_files, load_figures
-from cstp.workflow.plan import Plan
-from cstp.workflow.resources import local_gpus
-from cstp.workflow.rules import (
+from cstp.planning.cells import cells
+from cstp.planning.code import fingerprint
+from cstp.planning.figures import figure_inputs as figure_files, load_figures
+from cstp.planning.plan import Plan
+from cstp.planning.resources import local_gpus
+from cstp.planning.rules import (
     Untracked,
     dataset_at,
     pretrain_launch,

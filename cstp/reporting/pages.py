@@ -19,10 +19,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from cstp.workflow.latex import standalone
-from cstp.workflow.page_table import folded, shown, styled_html
-from cstp.workflow.plan import RUNS, Plan
-from cstp.workflow.tables import caption
+from cstp.planning.plan import RUNS, Plan
+from cstp.reporting.latex import standalone
+from cstp.reporting.page_table import folded, shown, styled_html
+from cstp.reporting.tables import caption
 
 log = logging.getLogger(__name__)
 

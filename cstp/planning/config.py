@@ -1,7 +1,7 @@
 """The effective study of a config: the chosen preset (typed), seeds, interpretation and tables.
 
 `load_study(config)` checks what a JSON schema cannot (every preset key by key through
-`cstp.specs.study.PresetSpec`, a table naming a dataset the preset lacks, a real dataset path that
+`cstp.specs.preset.PresetSpec`, a table naming a dataset the preset lacks, a real dataset path that
 does not exist) and raises CstpError with one line naming the key and the value.
 """
 
@@ -15,8 +15,7 @@ from typing import Any
 from cstp.data.synth import LAYOUT
 from cstp.errors import CstpError
 from cstp.specs.base import from_dict
-from cstp.specs.study import DatasetSpec, PresetSpec
-from cstp.workflow.peers import check_peers
+from cstp.specs.preset import DatasetSpec, PresetSpec
 
 SYNTH_DIR = Path("data/synth")
 INDEX_DIR = Path("data/index")
@@ -82,7 +81,8 @@ class Table:
     # them (per seed); None: each dataset's split in the preset. Pretraining stays on the
     # preset's split (docs/interpretations.md, T10).
     splits: tuple[int, ...] | None = None
-    # Other methods' rows as the paper prints them: its numbers only, no job (cstp.workflow.peers).
+    # Other methods' rows as the paper prints them, its numbers only, no job (check_peers below;
+    # printed by cstp.reporting.peers).
     peers: tuple[dict[str, Any], ...] = ()
 
 
@@ -229,3 +229,36 @@ def _check_paper(table: Table, where: str, value: Any) -> None:
             f"{where}: expected the paper's recall per k, e.g. {{R@1: 51.3, R@5: 71.1}}, with k "
             f"among the table's ks {list(table.ks)}; got {value}"
         )
+
+
+# The table columns (`show`) a peer can fill, and the keys a peer may give.
+PEER_SHOWS = ("backbone", "pretrain_on", "protocol.linear")
+PEER_KEYS = ("method", "short", "cite", "note", "backbone", "pretrain_on", "protocol", "paper")
+
+
+def check_peers(table, peers: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """The table's peers, checked: a method name, numbers for the table's datasets only, and
+    columns a peer can fill; CstpError naming `tables.NAME.peers[i]` otherwise."""
+    if not peers:
+        return ()
+    where = f"tables.{table.name}.peers"
+    if table.measure != "accuracy":
+        raise CstpError(f"{where}: peer rows are for accuracy tables, not {table.measure}")
+    cannot = [c["show"] for c in table.columns if c["show"] not in PEER_SHOWS]
+    if cannot:
+        raise CstpError(
+            f"{where}: column show {cannot[0]!r} has no value for a peer; a table with peers "
+            f"shows only {', '.join(PEER_SHOWS)}"
+        )
+    for i, peer in enumerate(peers):
+        unknown = sorted(set(peer) - set(PEER_KEYS))
+        if unknown or not peer.get("method"):
+            what = f"unknown key {unknown[0]!r}" if unknown else "no method name"
+            raise CstpError(f"{where}[{i}]: {what}; a peer gives {', '.join(PEER_KEYS)}")
+        for key, value in peer.get("paper", {}).items():
+            if key not in table.datasets or isinstance(value, bool | dict):
+                raise CstpError(
+                    f"{where}[{i}].paper.{key}: expected the paper's accuracy on one of the "
+                    f"table's datasets ({', '.join(table.datasets)}), got {value!r}"
+                )
+    return tuple(dict(p) for p in peers)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from cstp.files import write_text_atomic
+from cstp.planning.cells import Cell, SpecBuilder, cells
+from cstp.planning.config import Dataset, Study, load_study
 from cstp.specs.base import spec_hash, spec_json
-from cstp.workflow.cells import Cell, SpecBuilder, cells
-from cstp.workflow.study import Dataset, Study, load_study
 
 log = logging.getLogger(__name__)
 

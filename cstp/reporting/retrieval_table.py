@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from cstp.errors import CstpError
-from cstp.workflow.cells import cells
-from cstp.workflow.latex import SHORT_NAMES, environment, escape, flag, number
-from cstp.workflow.plan import RUNS, Plan
-from cstp.workflow.plots import finish
-from cstp.workflow.tables import (
+from cstp.planning.cells import cells
+from cstp.planning.plan import RUNS, Plan
+from cstp.reporting.latex import SHORT_NAMES, environment, escape, flag, number
+from cstp.reporting.plots import finish
+from cstp.reporting.tables import (
     flag_name,
     flag_row,
     mean_and_std,

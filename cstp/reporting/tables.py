@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from cstp.errors import CstpError
-from cstp.workflow.plan import RUNS, Plan
+from cstp.planning.cells import cells
+from cstp.planning.plan import RUNS, Plan
 
 CHECK, CROSS = "✓", "✗"
 # Measured columns of a table, per dataset: video-level top-1 after fine-tuning ("ours"), the
@@ -82,8 +83,6 @@ def read_json(path: Path) -> dict:
 def scratch_exp(spec) -> str | None:
     """The Exp. every cell is paired with: the table's first cell without pretraining (Table 2:
     Exp 1), or None when every cell pretrains."""
-    from cstp.workflow.cells import cells
-
     return next((c.exp for c in cells(spec) if not c.pretrains), None)
 
 
@@ -104,8 +103,6 @@ def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
     """The regenerated table: one row per cell, the paper's flags, ours beside the paper's, and
     each measure's paired difference to the scratch cell (`scratch_exp`)."""
     spec = plan.study.tables[table]
-    from cstp.workflow.cells import cells
-
     scratch = measured[measured["exp"] == scratch_exp(spec)]
     rows = []
     for cell in cells(spec):
@@ -195,8 +192,6 @@ def caption(plan: Plan, table: str, show=("ours", "paper", "probe", "R@1")) -> s
     seeds = len(study.seeds)
     spread = f"mean $\\pm$ std over {seeds} seeds" if seeds > 1 else "one seed"
     preset = study.preset
-    from cstp.workflow.cells import cells
-
     rows = cells(spec)
     backbone = "the rows' backbones" if any(c.backbone for c in rows) else preset.backbone.name
     budget = (

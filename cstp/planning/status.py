@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cstp.files import folder_holder
-from cstp.workflow.code import changed, fingerprint
-from cstp.workflow.plan import OUTPUTS, RUNS, Plan, Run
+from cstp.planning.code import changed, fingerprint
+from cstp.planning.plan import OUTPUTS, RUNS, Plan, Run
 
 
 @dataclass(frozen=True)

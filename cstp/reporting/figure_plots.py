@@ -21,11 +21,11 @@ from cstp.engine.activation import activation_maps
 from cstp.engine.encoder import build_encoder
 from cstp.engine.probe import load_features, ranked
 from cstp.errors import CstpError
+from cstp.planning.cells import Cell
+from cstp.planning.figures import Figure, figure_runs, pick_videos
+from cstp.planning.plan import RUNS, Plan
 from cstp.sampling.datasets import ReaderSource, TestClipsDataset, load_subset
 from cstp.specs.sampling import SamplingSpec
-from cstp.workflow.cells import Cell
-from cstp.workflow.figures import Figure, figure_runs, pick_videos
-from cstp.workflow.plan import RUNS, Plan
 
 HIT, MISS = "tab:green", "tab:red"
 

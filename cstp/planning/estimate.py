@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from cstp.errors import CstpError
-from cstp.workflow.plan import KINDS, Plan, Run
+from cstp.planning.plan import KINDS, Plan, Run
 
 # Published video counts (train, test) of split 1, used when no index of the dataset exists.
 PUBLISHED = {

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cstp.workflow.cells import BACKBONE_NAMES, DATASET_NAMES, cells
-from cstp.workflow.plan import Plan
-from cstp.workflow.tables import split_words
+from cstp.planning.cells import BACKBONE_NAMES, DATASET_NAMES, cells
+from cstp.planning.plan import Plan
+from cstp.reporting.tables import split_words
 
 WHAT = {
     "ours": "video-level top-1 (\\%) after fine-tuning",

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from cstp.errors import CstpError
-from cstp.workflow.cells import cells
-from cstp.workflow.plan import RUNS, CellRuns, Plan
+from cstp.planning.cells import cells
+from cstp.planning.plan import RUNS, CellRuns, Plan
 
 KINDS = ("retrieval", "activation")
 

@@ -11,40 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from cstp.errors import CstpError
+import pandas as pd
 
-# The table columns (`show`) a peer can fill, and the keys a peer may give.
-PEER_SHOWS = ("backbone", "pretrain_on", "protocol.linear")
-PEER_KEYS = ("method", "short", "cite", "note", "backbone", "pretrain_on", "protocol", "paper")
+from cstp.reporting.tables import CHECK, CROSS, flag_name
+
 SOURCE_RUN, SOURCE_PAPER = "regenerated", "paper"
-
-
-def check_peers(table, peers: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
-    """The table's peers, checked: a method name, numbers for the table's datasets only, and
-    columns a peer can fill; CstpError naming `tables.NAME.peers[i]` otherwise."""
-    if not peers:
-        return ()
-    where = f"tables.{table.name}.peers"
-    if table.measure != "accuracy":
-        raise CstpError(f"{where}: peer rows are for accuracy tables, not {table.measure}")
-    cannot = [c["show"] for c in table.columns if c["show"] not in PEER_SHOWS]
-    if cannot:
-        raise CstpError(
-            f"{where}: column show {cannot[0]!r} has no value for a peer; a table with peers "
-            f"shows only {', '.join(PEER_SHOWS)}"
-        )
-    for i, peer in enumerate(peers):
-        unknown = sorted(set(peer) - set(PEER_KEYS))
-        if unknown or not peer.get("method"):
-            what = f"unknown key {unknown[0]!r}" if unknown else "no method name"
-            raise CstpError(f"{where}[{i}]: {what}; a peer gives {', '.join(PEER_KEYS)}")
-        for key, value in peer.get("paper", {}).items():
-            if key not in table.datasets or isinstance(value, bool | dict):
-                raise CstpError(
-                    f"{where}[{i}].paper.{key}: expected the paper's accuracy on one of the "
-                    f"table's datasets ({', '.join(table.datasets)}), got {value!r}"
-                )
-    return tuple(dict(p) for p in peers)
 
 
 def peer_value(peer: dict[str, Any], show: str) -> Any:
@@ -59,10 +30,6 @@ def peer_value(peer: dict[str, Any], show: str) -> Any:
 def peer_rows(plan, table: str):
     """The peers as rows of the regenerated table: the flag columns and the paper's numbers,
     every measured column empty, `source` saying where the numbers come from."""
-    import pandas as pd
-
-    from cstp.workflow.tables import CHECK, CROSS, flag_name
-
     spec = plan.study.tables[table]
     rows = []
     for peer in spec.peers:
@@ -80,8 +47,6 @@ def peer_rows(plan, table: str):
 def with_peers(plan, table: str, summary):
     """The table as its CSV holds it: our cells (source `regenerated`), then the peers (source
     `paper`), in the paper's order, with the same columns; the summary itself without peers."""
-    import pandas as pd
-
     peers = peer_rows(plan, table)
     if peers.empty:
         return summary

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cstp.workflow.plan import RUNS, Plan
+from cstp.planning.plan import RUNS, Plan
 
 # What the second header row calls a per-dataset column, on synthetic stand-ins and on real data.
 SYNTHETIC_WORDS = {

@@ -21,8 +21,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from cstp.workflow.plan import Plan
-from cstp.workflow.tables import CHECK, CROSS, flag_name
+from cstp.planning.plan import Plan
+from cstp.reporting.tables import CHECK, CROSS, flag_name
 
 OURS = {"ours": ("fine-tune (ours)", "tab:blue"), "probe": ("linear probe (ours)", "tab:orange")}
 # A cell whose "ours" is a linear classifier on the frozen encoder (Table 6's Freeze rows).

@@ -16,11 +16,11 @@ from itertools import groupby
 
 import pandas as pd
 
-from cstp.workflow.latex_caption import caption, counts_of
-from cstp.workflow.peers import peer_notes, peer_value
-from cstp.workflow.plan import Plan
-from cstp.workflow.summary import within_noise
-from cstp.workflow.tables import CHECK, CROSS
+from cstp.planning.plan import Plan
+from cstp.reporting.latex_caption import caption, counts_of
+from cstp.reporting.peers import peer_notes, peer_value
+from cstp.reporting.summary import within_noise
+from cstp.reporting.tables import CHECK, CROSS
 
 __all__ = ["caption", "counts_of", "environment", "number", "standalone", "to_latex"]
 

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from cstp.files import write_text_atomic
-from cstp.workflow.plan import Plan
+from cstp.planning.plan import Plan
+from cstp.reporting.tables import scratch_exp
 
 PERMUTATIONS = 10_000
 LEARNT = 10.0  # points above the commonest label's share for a pretext head to count as learnt
@@ -66,8 +67,6 @@ def beyond_noise(summary: pd.DataFrame, column: str, scratch: str) -> str:
 
 
 def table_section(plan: Plan, table: str, summary: pd.DataFrame) -> str:
-    from cstp.workflow.tables import scratch_exp
-
     spec, study = plan.study.tables[table], plan.study
     scratch = scratch_exp(spec)
     paired = f"paired vs scratch (Exp {scratch}): beyond noise" if scratch else "paired vs scratch"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from cstp.errors import CstpError
+from cstp.planning.config import Dataset, Study, Table
 from cstp.specs.measure import EvaluateSpec, FeatureSpec
 from cstp.specs.sampling import (
     PRETEXTS,
@@ -21,7 +22,6 @@ from cstp.specs.sampling import (
     stor_area_cap,
 )
 from cstp.specs.train import BackboneSpec, ContrastiveSpec, FinetuneSpec, PretrainSpec
-from cstp.workflow.study import Dataset, Study, Table
 
 AUGMENTS = ("playback_rate", "rotation")
 # How tables print the dataset a row pretrains on (its key in the preset otherwise).

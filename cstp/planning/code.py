@@ -35,7 +35,7 @@ ENTRIES = {
     "figure": "cstp.commands.figure",
 }
 # Bookkeeping that changes no output: the fingerprinting itself.
-IGNORED = {"cstp.workflow.code"}
+IGNORED = {"cstp.planning.code"}
 # Bump when what _parse keeps changes, so that older cache entries are not read.
 CACHE_FORMAT = 1
 
