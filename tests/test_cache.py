@@ -32,7 +32,7 @@ SPEC = from_dict(
         "clip": {"frames": 4, "size": 16},
         "playback_rates": [1, 2],
         "augment": {"playback_rate": True, "rotation": True},
-        "pretext": {"stor_spatial": True, "stor_temporal": True},
+        "pretext": ["stor_spatial", "stor_temporal"],
     },
 )
 

@@ -89,7 +89,7 @@ def test_cstp_pretrain_runs_under_torchrun(synth_index, tmp_path):
         yaml.safe_dump(
             {
                 "backbone": {"name": "r2plus1d_10", "width": 0.125},
-                "sampling": {"clip": {"frames": 4, "size": 16}, "pretext": {"rotation": True}},
+                "sampling": {"clip": {"frames": 4, "size": 16}, "pretext": ["rotation"]},
                 "contrastive": {"scheme": "simclr", "proj_hidden": 16, "proj_dim": 8},
                 "optim": {"epochs": 1, "batch_size": 4, "warmup_epochs": 0},
                 "processes": 2,
@@ -128,7 +128,7 @@ def test_a_spec_for_two_processes_is_refused_in_one(synth_index, tmp_path, capsy
         yaml.safe_dump(
             {
                 "backbone": {"name": "r2plus1d_10", "width": 0.125},
-                "sampling": {"clip": {"frames": 4, "size": 16}, "pretext": {"rotation": True}},
+                "sampling": {"clip": {"frames": 4, "size": 16}, "pretext": ["rotation"]},
                 "optim": {"epochs": 1, "batch_size": 4},
                 "processes": 2,
             }

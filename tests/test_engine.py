@@ -26,9 +26,9 @@ HEADS = {"proj_hidden": 32, "proj_dim": 16, "pred_hidden": 32, "queue": 32}
 
 
 def pretrain_spec(scheme="byol", epochs=2, **pretext):
-    pretext = pretext or dict.fromkeys(
-        ("playback_rate", "rotation", "stor_spatial", "stor_temporal"), True
-    )
+    # Every task unless named (rotation=True: rotation alone; rotation=False: none).
+    all_four = ["playback_rate", "rotation", "stor_spatial", "stor_temporal"]
+    pretext = [name for name, on in pretext.items() if on] if pretext else all_four
     return from_dict(
         PretrainSpec,
         {

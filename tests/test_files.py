@@ -16,7 +16,7 @@ from cstp.files import EXIT_WRITE_FAILED, WriteError, write_text_atomic
 
 PRETRAIN = {
     "backbone": {"name": "r2plus1d_10", "width": 0.125},
-    "sampling": {"clip": {"frames": 4, "size": 16}, "pretext": {"rotation": True}},
+    "sampling": {"clip": {"frames": 4, "size": 16}, "pretext": ["rotation"]},
     "contrastive": {"scheme": "simsiam", "proj_hidden": 16, "proj_dim": 8, "pred_hidden": 16},
     "optim": {"epochs": 1, "batch_size": 4, "warmup_epochs": 0},
 }

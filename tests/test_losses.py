@@ -7,7 +7,7 @@ import torch
 
 from cstp import losses
 from cstp.models.contrastive import BYOL, MoCo, MomentumScheme, SimSiam, build_scheme
-from cstp.models.joint import TASKS, term_weights
+from cstp.models.joint import head_of, term_weights
 from cstp.specs.train import ContrastiveSpec, LossWeights
 
 
@@ -87,11 +87,12 @@ def test_pair_pretext_loss_is_the_mean_cross_entropy_over_pairs():
 
 def test_pretext_tasks_read_labels_per_clip_or_per_pair():
     rotation = torch.tensor([[0, 3], [1, 2]])  # N x 2: one rotation per clip
-    assert TASKS["rotation"].targets(rotation).tolist() == [[0, 1], [3, 2]]
+    assert head_of("rotation").targets(rotation).tolist() == [[0, 1], [3, 2]]
     rate = torch.tensor([2, 0])  # both clips play at one rate
-    assert TASKS["playback_rate"].targets(rate).tolist() == [[2, 0], [2, 0]]
-    assert TASKS["stor_spatial"].targets(rate) is rate
-    assert [TASKS[t].per_clip for t in sorted(TASKS)] == [True, True, False, False]
+    assert head_of("playback_rate").targets(rate).tolist() == [[2, 0], [2, 0]]
+    assert head_of("stor_spatial").targets(rate) is rate
+    tasks = ("playback_rate", "rotation", "stor_spatial", "stor_temporal")
+    assert [head_of(t).per_clip for t in tasks] == [True, True, False, False]
 
 
 class _Tiny(torch.nn.Module):

@@ -6,7 +6,7 @@ import pytest
 from cstp.sampling import geometry as geo
 from cstp.sampling.pairs import VideoTooShort, allowed_rates, plan_pair
 from cstp.specs.base import from_dict
-from cstp.specs.sampling import Pretext, SamplingSpec, StorSpec, Transformations
+from cstp.specs.sampling import SamplingSpec, StorSpec, Transformations
 
 # Upper 0.1% points of the chi-square distribution, by degrees of freedom.
 CHI2_999 = {1: 10.83, 2: 13.82, 3: 16.27, 4: 18.47, 5: 20.52, 6: 22.46}
@@ -18,7 +18,7 @@ TABLE4_LISTS = [
     (0.166, 0.332, 0.498, 0.664, 0.83, 1.0),
     (0.143, 0.286, 0.429, 0.572, 0.715, 0.858, 1.0),
 ]
-FULL = Pretext(playback_rate=True, rotation=True, stor_spatial=True, stor_temporal=True)
+FULL = ("playback_rate", "rotation", "stor_spatial", "stor_temporal")
 
 
 def _chi2(counts: np.ndarray) -> float:
@@ -77,7 +77,7 @@ def test_rates_that_cannot_fit_every_temporal_candidate_are_not_drawn():
     # Rate 8 with t = 0.2 needs 103 (offset) + 121 frames; rate 4 needs 52 + 61 = 113.
     assert allowed_rates(spec, 150) == [0, 1, 2]
     assert allowed_rates(spec, 224) == [0, 1, 2, 3]
-    without_stor = SamplingSpec(pretext=Pretext(playback_rate=True))
+    without_stor = SamplingSpec(pretext=("playback_rate",))
     assert allowed_rates(without_stor, 150) == [0, 1, 2, 3]
     assert allowed_rates(without_stor, 120) == [0, 1, 2]
 
@@ -98,7 +98,7 @@ def test_video_shorter_than_a_clip_is_refused():
 
 def test_shared_crop_scale_makes_crop_size_independent_of_the_label():
     def mean_area_by_label(policy):
-        spec = SamplingSpec(pretext=Pretext(stor_spatial=True), stor=StorSpec(crop_scale=policy))
+        spec = SamplingSpec(pretext=("stor_spatial",), stor=StorSpec(crop_scale=policy))
         plans = _plans(spec, 3000)
         return [
             np.mean([p.clips[0].box.area for p in plans if p.spatial_index == i]) / (320 * 240)
@@ -111,8 +111,8 @@ def test_shared_crop_scale_makes_crop_size_independent_of_the_label():
 
 
 def test_table5_partial_stor_places_only_its_axis():
-    spatial_only = SamplingSpec(pretext=Pretext(stor_spatial=True))
-    temporal_only = SamplingSpec(pretext=Pretext(stor_temporal=True))
+    spatial_only = SamplingSpec(pretext=("stor_spatial",))
+    temporal_only = SamplingSpec(pretext=("stor_temporal",))
     for plan in _plans(spatial_only, 200):
         assert plan.spatial_index is not None and plan.temporal_index is None
     for plan in _plans(temporal_only, 200):

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from cstp.sampling.sample import LabelHistogram, PairSampler, pretext_classes
-from cstp.specs.sampling import ClipSpec, Pretext, SamplingSpec, Transformations
+from cstp.specs.sampling import ClipSpec, SamplingSpec, Transformations
 
 
 class ArrayVideo:
@@ -60,7 +60,7 @@ def test_clips_hold_the_frames_of_their_planned_windows():
     spec = SamplingSpec(
         clip=CLIP,
         base=BaseAugment(apply_prob=0.0, flip_prob=0.0),
-        pretext=Pretext(playback_rate=True, stor_temporal=True),
+        pretext=("playback_rate", "stor_temporal"),
     )
     for seed in range(10):
         sample = _sample(spec, seed)
@@ -77,7 +77,7 @@ def test_augmentation_only_randomises_without_labels():
 
 
 def test_pretext_use_predicts_the_applied_transformation():
-    spec = SamplingSpec(clip=CLIP, pretext=Pretext(playback_rate=True, rotation=True))
+    spec = SamplingSpec(clip=CLIP, pretext=("playback_rate", "rotation"))
     for seed in range(20):
         sample = _sample(spec, seed)
         assert sample.labels["rotation"].tolist() == [c.rotation for c in sample.plan.clips]
@@ -87,17 +87,15 @@ def test_pretext_use_predicts_the_applied_transformation():
 
 
 def test_table5_partial_stor_labels_only_its_axis():
-    spatial = SamplingSpec(clip=CLIP, pretext=Pretext(stor_spatial=True))
-    temporal = SamplingSpec(clip=CLIP, pretext=Pretext(stor_temporal=True))
+    spatial = SamplingSpec(clip=CLIP, pretext=("stor_spatial",))
+    temporal = SamplingSpec(clip=CLIP, pretext=("stor_temporal",))
     assert set(_sample(spatial).labels) == {"stor_spatial"}
     assert set(_sample(temporal).labels) == {"stor_temporal"}
     assert pretext_classes(spatial) == {"stor_spatial": 5}
 
 
 def test_same_seed_same_sample():
-    spec = SamplingSpec(
-        clip=CLIP, pretext=Pretext(playback_rate=True, rotation=True, stor_spatial=True)
-    )
+    spec = SamplingSpec(clip=CLIP, pretext=("playback_rate", "rotation", "stor_spatial"))
     a, b, c = _sample(spec, 3), _sample(spec, 3), _sample(spec, 4)
     assert torch.equal(a.clips, b.clips) and a.labels.keys() == b.labels.keys()
     assert all(torch.equal(a.labels[k], b.labels[k]) for k in a.labels)
@@ -105,7 +103,7 @@ def test_same_seed_same_sample():
 
 
 def test_label_histogram_counts_labels_and_fallbacks():
-    spec = SamplingSpec(clip=CLIP, pretext=Pretext(stor_temporal=True))
+    spec = SamplingSpec(clip=CLIP, pretext=("stor_temporal",))
     histogram = LabelHistogram()
     rng = np.random.default_rng(0)
     short = ArrayVideo(torch.zeros(12, 48, 64, 3, dtype=torch.uint8))  # 4 frames of offset room

@@ -7,11 +7,11 @@ from conftest import make_video
 
 from cstp.cli import main
 from cstp.sampling.stats import stor_stats
-from cstp.specs.sampling import Pretext, SamplingSpec
+from cstp.specs.sampling import SamplingSpec
 
 
 def test_paper_candidates_at_320x240_and_150_frames_meet_the_targets():
-    spec = SamplingSpec(pretext=Pretext(playback_rate=True, stor_spatial=True, stor_temporal=True))
+    spec = SamplingSpec(pretext=("playback_rate", "stor_spatial", "stor_temporal"))
     stats = stor_stats(spec, 150, 320, 240, samples=5000, seed=0)
     table = stats.table
     for axis in ("spatial", "temporal"):

@@ -8,9 +8,9 @@ from cstp.specs.sampling import SamplingSpec
 
 
 def test_defaults_fill_missing_keys_and_round_trip():
-    spec = from_dict(SamplingSpec, {"clip": {"frames": 8}, "pretext": {"rotation": True}})
+    spec = from_dict(SamplingSpec, {"clip": {"frames": 8}, "pretext": ["rotation"]})
     assert spec.clip.frames == 8 and spec.clip.size == 112
-    assert spec.pretext.rotation and not spec.pretext.playback_rate
+    assert spec.pretext == ("rotation",)
     assert from_dict(SamplingSpec, to_dict(spec)) == spec
 
 
@@ -22,7 +22,14 @@ def test_defaults_fill_missing_keys_and_round_trip():
             r"pretrain\.clip\.frame: unknown key; allowed: frames, short_side, size",
         ),
         ({"clip": {"frames": "8"}}, r"pretrain\.clip\.frames: expected int, got '8'"),
-        ({"pretext": {"rotation": 1}}, r"pretrain\.pretext\.rotation: expected bool, got 1"),
+        (
+            {"pretext": {"rotation": 1}},
+            r"pretrain\.pretext: expected a list, got \{'rotation': 1\}",
+        ),
+        (
+            {"pretext": ["rotations"]},
+            r"pretrain: pretext: 'rotations' is not a pretext task \(play",
+        ),
         ({"base": {"crop_scale": [0.2]}}, r"pretrain\.base\.crop_scale: expected 2 values"),
         ({"stor": {"crop_scale": "big"}}, r"pretrain\.stor\.crop_scale: 'big' is not one of"),
         ({"base": {"crop_scale": [0.5, 1.5]}}, r"pretrain\.base: crop_scale must satisfy"),
@@ -35,9 +42,9 @@ def test_errors_name_the_key_and_what_is_allowed(data, message):
 
 
 def test_hash_depends_on_content_only():
-    a = from_dict(SamplingSpec, {"pretext": {"rotation": True}})
-    b = from_dict(SamplingSpec, {"pretext": {"rotation": True, "playback_rate": False}})
-    c = from_dict(SamplingSpec, {"pretext": {"rotation": False}})
+    a = from_dict(SamplingSpec, {"pretext": ["rotation", "playback_rate"]})
+    b = from_dict(SamplingSpec, {"pretext": ["playback_rate", "rotation"]})  # one spelling
+    c = from_dict(SamplingSpec, {"pretext": ["rotation"]})
     assert spec_hash(a) == spec_hash(b) != spec_hash(c)
     assert len(spec_hash(a)) == 10
 

@@ -30,7 +30,7 @@ def _spec(tmp_path: Path, scheme: str) -> Path:
     heads = {"proj_hidden": 16, "proj_dim": 8, "pred_hidden": 16, "queue": 16}
     data = {
         "backbone": {"name": "r2plus1d_10", "width": 0.125},
-        "sampling": {"clip": {"frames": 4, "size": 16}, "pretext": {"rotation": True}},
+        "sampling": {"clip": {"frames": 4, "size": 16}, "pretext": ["rotation"]},
         "contrastive": {"scheme": scheme, **heads},
         "optim": {"epochs": EPOCHS, "batch_size": 4, "warmup_epochs": 1},
         "processes": 2,

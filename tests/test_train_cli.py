@@ -23,7 +23,7 @@ def test_a_cell_from_the_command_line(synth_index, tmp_path, capsys):
 
     pre = {
         "backbone": TINY,
-        "sampling": {"clip": CLIP, "pretext": {"rotation": True, "stor_spatial": True}},
+        "sampling": {"clip": CLIP, "pretext": ["rotation", "stor_spatial"]},
         "contrastive": {"scheme": "simsiam", "proj_hidden": 16, "proj_dim": 8, "pred_hidden": 16},
         "optim": {"epochs": 1, "batch_size": 4, "warmup_epochs": 0},
     }
@@ -83,7 +83,7 @@ def test_bad_spec_key_and_missing_index_are_one_line_errors(tmp_path, capsys):
     assert main(["pretrain", "--spec", str(spec), "--index", "x.csv", "--out", "o"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"cstp pretrain: error: {spec}.optim.lr: expected float, got 'fast'"
-    spec = _write(tmp_path / "q.yaml", {"sampling": {"pretext": {"rotation": True}}})
+    spec = _write(tmp_path / "q.yaml", {"sampling": {"pretext": ["rotation"]}})
     assert (
         main(["pretrain", "--spec", str(spec), "--index", str(tmp_path / "none.csv"), "--out", "o"])
         == 2

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cstp.commands import args as types
 from cstp.errors import CstpError
-from cstp.specs.sampling import PRETEXTS
+from cstp.specs.registry import PRETEXT_TASKS, scheme_names
 
 
 def register(sub) -> None:
@@ -91,7 +91,7 @@ def _register_step(subjects) -> None:
     step.add_argument("--width", type=float, help="channel multiplier (without --spec: 0.25)")
     step.add_argument("--frames", type=count, help="frames per clip (without --spec: 8)")
     step.add_argument("--size", type=count, help="clip side (without --spec: 32)")
-    step.add_argument("--scheme", choices=("none", "simclr", "moco", "byol", "simsiam"))
+    step.add_argument("--scheme", choices=scheme_names())
     step.add_argument("--pretext", help="comma-separated pretext tasks (without --spec: all four)")
     step.add_argument("--batch", type=count, help="pairs per step (the spec's batch size)")
     step.add_argument("--precision", choices=("fp32", "bf16"), help="numeric mode (the spec's)")
@@ -170,7 +170,7 @@ def run_sample(args: argparse.Namespace) -> int:
         {
             "clip": {"frames": args.clip_frames, "size": args.size, "short_side": args.short_side},
             "augment": {"playback_rate": True, "rotation": True},
-            "pretext": {k: True for k in PRETEXTS},
+            "pretext": list(PRETEXT_TASKS),
         },
     )
     table = measure_pairs(videos, spec, args.samples, args.threads, args.seed)
@@ -227,16 +227,17 @@ def _step_spec(args: argparse.Namespace):
     else:
         data = {
             "backbone": {"name": "r2plus1d_10", "width": 0.25},
-            "sampling": {"clip": {"frames": 8, "size": 32}, "augment": {}, "pretext": {}},
+            "sampling": {"clip": {"frames": 8, "size": 32}, "augment": {}, "pretext": []},
             "contrastive": {"scheme": "byol"},
             "optim": {"batch_size": 16},
         }
-        data["sampling"]["pretext"] = dict.fromkeys(PRETEXTS, True)
+        data["sampling"]["pretext"] = list(PRETEXT_TASKS)
     tasks = None if args.pretext is None else [t.strip() for t in args.pretext.split(",")]
-    if tasks is not None and not set(tasks) <= set(PRETEXTS):
-        raise CstpError(f"--pretext {args.pretext}: expected some of {', '.join(PRETEXTS)}")
+    if tasks is not None and not set(tasks) <= set(PRETEXT_TASKS):
+        known = ", ".join(PRETEXT_TASKS)
+        raise CstpError(f"--pretext {args.pretext}: expected some of {known}")
     if tasks is not None:
-        data["sampling"]["pretext"] = {t: t in tasks for t in PRETEXTS}
+        data["sampling"]["pretext"] = tasks
     options = {
         ("backbone", "name"): args.backbone,
         ("backbone", "width"): args.width,

@@ -103,11 +103,9 @@ def _options_sampling(args: argparse.Namespace):
         {
             "clip": {"frames": args.clip_frames},
             "playback_rates": list(args.rates),
-            "pretext": {
-                "playback_rate": True,
-                "stor_spatial": args.only != "temporal",
-                "stor_temporal": args.only != "spatial",
-            },
+            "pretext": ["playback_rate"]
+            + ["stor_spatial"] * (args.only != "temporal")
+            + ["stor_temporal"] * (args.only != "spatial"),
             "stor": {
                 "spatial_candidates": list(spatial),
                 "temporal_candidates": list(temporal),
@@ -122,9 +120,9 @@ def _options_sampling(args: argparse.Namespace):
 def run_show_pair(args: argparse.Namespace) -> int:
     from cstp.sampling.show import show_pair
     from cstp.specs.base import from_dict
+    from cstp.specs.registry import PRETEXT_TASKS
     from cstp.specs.sampling import SamplingSpec
 
-    flags = ("playback_rate", "rotation", "stor_spatial", "stor_temporal")
     spec = from_dict(
         SamplingSpec,
         {
@@ -133,7 +131,7 @@ def run_show_pair(args: argparse.Namespace) -> int:
                 "size": args.size,
                 "short_side": args.short_side,
             },
-            "pretext": dict.fromkeys(flags, True),
+            "pretext": list(PRETEXT_TASKS),
         },
     )
     facts = show_pair(args.video, args.out, spec, args.seed)

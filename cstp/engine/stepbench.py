@@ -31,7 +31,6 @@ from cstp.engine.pretrain import build_model
 from cstp.engine.runtime import Runtime, autocast, compiles, configure, prepare_model
 from cstp.engine.trainer import epoch_loader, make_optimizer
 from cstp.sampling.datasets import PairDataset, load_subset
-from cstp.specs.sampling import PRETEXTS
 from cstp.specs.train import PretrainSpec
 
 
@@ -228,13 +227,12 @@ def _phase(device: torch.device, peaks: dict[str, float], name: str):
 
 
 def _cell(spec: PretrainSpec) -> dict:
-    pretext = spec.sampling.pretext
     clip = spec.sampling.clip
     return {
         "backbone": f"{spec.backbone.name} x{spec.backbone.width}",
         "scheme": spec.contrastive.scheme,
         "symmetric": spec.contrastive.symmetric,
-        "pretext": [k for k in PRETEXTS if getattr(pretext, k)],
+        "pretext": list(spec.sampling.pretext),
         "batch": spec.optim.batch_size,
         "clip": f"{clip.frames}x{clip.size}x{clip.size}",
         "precision": spec.precision,

@@ -22,6 +22,18 @@ from cstp import losses
 from cstp.models.heads import MLP
 from cstp.specs.train import ContrastiveSpec
 
+IMPLEMENTATIONS: dict[str, type[ContrastiveScheme]] = {}  # scheme name -> its module
+
+
+def implements(name: str):
+    """Class decorator: the module of contrastive scheme `name` (a cstp.specs.registry entry)."""
+
+    def register(cls: type[ContrastiveScheme]) -> type[ContrastiveScheme]:
+        IMPLEMENTATIONS[name] = cls
+        return cls
+
+    return register
+
 
 class ContrastiveScheme(nn.Module):
     """Base: a projector g on the backbone features."""
@@ -39,6 +51,7 @@ class ContrastiveScheme(nn.Module):
         """Called after every optimiser step with the fraction of training done."""
 
 
+@implements("simclr")
 class SimCLR(ContrastiveScheme):
     def loss(self, h1, h2, x1, x2) -> torch.Tensor:
         z1, z2 = self.projector(h1), self.projector(h2)  # N x D each
@@ -48,6 +61,7 @@ class SimCLR(ContrastiveScheme):
         )
 
 
+@implements("simsiam")
 class SimSiam(ContrastiveScheme):
     def __init__(self, spec: ContrastiveSpec, backbone: nn.Module):
         super().__init__(spec, backbone)
@@ -67,8 +81,12 @@ class MomentumScheme(ContrastiveScheme):
         self.online = [backbone]  # a list, so the backbone is not registered twice
         self.target_backbone = copy.deepcopy(backbone).requires_grad_(False)
         self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)
-        self.base_momentum = spec.momentum
-        self.momentum = self.base_momentum
+        self.base_momentum = self.momentum = self.momentum_of(spec)
+
+    @staticmethod
+    def momentum_of(spec: ContrastiveSpec) -> float:
+        """The EMA momentum this scheme's target encoder starts from."""
+        return spec.momentum
 
     @torch.no_grad()
     def target(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,6 +106,7 @@ class MomentumScheme(ContrastiveScheme):
                 b_target.copy_(b_online)
 
 
+@implements("byol")
 class BYOL(MomentumScheme):
     def __init__(self, spec: ContrastiveSpec, backbone: nn.Module):
         super().__init__(spec, backbone)
@@ -102,15 +121,19 @@ class BYOL(MomentumScheme):
         return loss
 
 
+@implements("moco")
 class MoCo(MomentumScheme):
     def __init__(self, spec: ContrastiveSpec, backbone: nn.Module):
         super().__init__(spec, backbone)
-        self.base_momentum = self.momentum = spec.moco_momentum
         queue = nn.functional.normalize(torch.randn(spec.queue, spec.proj_dim), dim=1)
         self.register_buffer("queue", queue)  # K x D
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
         self.register_buffer("shuffle_step", torch.zeros((), dtype=torch.long))
         self._shuffle_host: int | None = None  # shuffle_step read once, then counted here
+
+    @staticmethod
+    def momentum_of(spec: ContrastiveSpec) -> float:
+        return spec.moco_momentum
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)
@@ -158,5 +181,5 @@ class MoCo(MomentumScheme):
 
 
 def build_scheme(spec: ContrastiveSpec, backbone: nn.Module) -> ContrastiveScheme | None:
-    classes = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL, "simsiam": SimSiam}
-    return None if spec.scheme == "none" else classes[spec.scheme](spec, backbone)
+    """The scheme a spec names (cstp.specs.registry), or None for `none`."""
+    return None if spec.scheme == "none" else IMPLEMENTATIONS[spec.scheme](spec, backbone)

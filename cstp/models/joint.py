@@ -1,9 +1,9 @@
 """The joint CSTP objective (paper Eq. 4-5): one backbone, a contrastive scheme and pretext heads.
 
-Each pretext task is a row of `TASKS`: the head it puts on the backbone features and its loss
-(a pure function in `cstp.losses`). `JointModel.forward(clips, labels)` returns the weighted loss
-and every term and pretext accuracy, for whatever combination the recipe switches on; the
-training loop never looks inside.
+Each pretext task of `cstp.specs.registry` puts a head on the backbone features, on each clip or
+on the pair (`HEADS`), with that kind's loss (a pure function in `cstp.losses`) or its own.
+`JointModel.forward(clips, labels)` returns the weighted loss and every term and pretext accuracy,
+for whatever combination the recipe switches on; the training loop never looks inside.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from torch import nn
 from cstp.losses import joint_loss, pair_pretext_loss, per_clip_pretext_loss
 from cstp.models.contrastive import ContrastiveScheme
 from cstp.models.heads import ClipHead, PairHead
+from cstp.specs.registry import PRETEXT_TASKS
 from cstp.specs.train import LossWeights
 
 
 @dataclass(frozen=True)
-class PretextTask:
+class Head:
     """A head on one clip's features (logits 2 x N x K, one per clip) or on the pair (N x K)."""
 
     per_clip: bool
@@ -40,23 +41,23 @@ class PretextTask:
         return labels.T if labels.ndim == 2 else torch.stack([labels, labels])
 
 
-TASKS = {
-    "playback_rate": PretextTask(per_clip=True, loss=per_clip_pretext_loss),
-    "rotation": PretextTask(per_clip=True, loss=per_clip_pretext_loss),
-    "stor_spatial": PretextTask(per_clip=False, loss=pair_pretext_loss),
-    "stor_temporal": PretextTask(per_clip=False, loss=pair_pretext_loss),
+HEADS = {  # per_clip: the head and loss of that kind
+    True: Head(per_clip=True, loss=per_clip_pretext_loss),
+    False: Head(per_clip=False, loss=pair_pretext_loss),
 }
+
+
+def head_of(name: str) -> Head:
+    """The head of pretext task `name`: its kind's, with the task's own loss where it has one."""
+    task = PRETEXT_TASKS[name]
+    kind = HEADS[task.per_clip]
+    return kind if task.loss is None else Head(task.per_clip, task.loss)
 
 
 def term_weights(weights: LossWeights) -> dict[str, float]:
     """The weight of each loss term: lambda (Eq. 5); for STOR lambda_ocls x l_s, x l_t."""
-    return {
-        "contrastive": weights.contrastive,
-        "playback_rate": weights.playback_rate,
-        "rotation": weights.rotation,
-        "stor_spatial": weights.stor * weights.stor_spatial,
-        "stor_temporal": weights.stor * weights.stor_temporal,
-    }
+    tasks = {name: task.weight(weights) for name, task in PRETEXT_TASKS.items()}
+    return {"contrastive": weights.contrastive} | tasks
 
 
 class JointModel(nn.Module):
@@ -75,7 +76,10 @@ class JointModel(nn.Module):
         self.backbone = backbone
         self.scheme = scheme
         dim = backbone.out_dim
-        self.heads = nn.ModuleDict({name: TASKS[name].head(dim, n) for name, n in classes.items()})
+        self.kinds = {name: head_of(name) for name in classes}
+        self.heads = nn.ModuleDict(
+            {name: self.kinds[name].head(dim, n) for name, n in classes.items()}
+        )
         self.weights = term_weights(weights)
 
     def forward(
@@ -91,7 +95,7 @@ class JointModel(nn.Module):
         if self.scheme is not None:
             terms["contrastive"] = self.scheme.loss(h1, h2, x1, x2)
         for name, head in self.heads.items():
-            task = TASKS[name]
+            task = self.kinds[name]
             logits, target = task.logits(head, h1, h2), task.targets(labels[name])
             terms[name] = task.loss(logits, target)
             accuracy[f"acc_{name}"] = (logits.argmax(-1) == target).float().mean()

@@ -13,14 +13,8 @@ from typing import Any
 from cstp.errors import CstpError
 from cstp.planning.config import Dataset, Study, Table
 from cstp.specs.measure import EvaluateSpec, FeatureSpec
-from cstp.specs.sampling import (
-    PRETEXTS,
-    BaseAugment,
-    Pretext,
-    SamplingSpec,
-    Transformations,
-    stor_area_cap,
-)
+from cstp.specs.registry import PRETEXT_TASKS, tasks_of
+from cstp.specs.sampling import BaseAugment, SamplingSpec, Transformations, stor_area_cap
 from cstp.specs.train import BackboneSpec, ContrastiveSpec, FinetuneSpec, PretrainSpec
 
 AUGMENTS = ("playback_rate", "rotation")
@@ -60,7 +54,6 @@ class Cell:
             "base": True,
             "contrastive": self.contrastive,
             "contrastive.used": self.contrastive != "none",
-            "pretext.stor": bool(self.pretext & {"stor_spatial", "stor_temporal"}),
             "stor.candidates": len(self.stor_candidates) if self.stor_candidates else 5,
             "backbone": BACKBONE_NAMES.get(self.backbone or "", "preset's"),
             "pretrain_on": (
@@ -71,7 +64,11 @@ class Cell:
             "protocol.linear": self.protocol == "linear",
         }
         values |= {f"augment.{a}": a in self.augment for a in AUGMENTS}
-        values |= {f"pretext.{p}": p in self.pretext for p in PRETEXTS}
+        for task in PRETEXT_TASKS.values():  # a task by its name, and by its row's name
+            values[f"pretext.{task.name}"] = task.name in self.pretext
+            values[f"pretext.{task.row}"] = values.get(f"pretext.{task.row}", False) or (
+                task.name in self.pretext
+            )
         if prop not in values:
             raise CstpError(f"column show: {prop!r} is not one of {', '.join(sorted(values))}")
         return values[prop]
@@ -81,9 +78,7 @@ def cells(table: Table) -> list[Cell]:
     out = []
     for row in table.rows:
         merged = table.defaults | row
-        pretext = set()
-        for task in merged.get("pretext", []):
-            pretext |= {"stor_spatial", "stor_temporal"} if task == "stor" else {task}
+        pretext = tasks_of(merged.get("pretext", []))
         candidates = merged.get("stor_candidates")
         out.append(
             Cell(
@@ -158,7 +153,7 @@ class SpecBuilder:
         sampling = replace(
             self._sampling(recipe, cell.augment, recipe.playback_rates),
             base=self.base,
-            pretext=Pretext(**{p: p in cell.pretext for p in PRETEXTS}),
+            pretext=tuple(cell.pretext),
             stor=stor,
         )
         settings = {f.name: getattr(recipe.contrastive, f.name) for f in fields(recipe.contrastive)}

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from cstp.errors import CstpError
-from cstp.planning.cells import cells
 from cstp.planning.plan import RUNS, CellRuns, Plan
 
 KINDS = ("retrieval", "activation")
@@ -50,7 +49,7 @@ def _figure(name: str, spec: dict[str, Any], plan: Plan) -> Figure:
     if dataset not in plan.study.tables[table].datasets:
         raise CstpError(f"{where}.dataset: {dataset!r} is not a dataset of {table}")
     exps = tuple(str(e) for e in spec["exps"])
-    by_exp = {c.exp: c for c in cells(plan.study.tables[table])}
+    by_exp = {c.exp: c for c in plan.cells[table]}
     for exp in exps:
         if exp not in by_exp:
             raise CstpError(f"{where}.exps: {table} has no Exp {exp} ({', '.join(by_exp)})")

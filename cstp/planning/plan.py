@@ -68,11 +68,13 @@ class Plan:
         self.study = study
         self.runs: dict[str, dict[str, Run]] = {kind: {} for kind in KINDS}
         self.tables: dict[str, list[CellRuns]] = {}
+        # Each table's cells, built once from the config; everything downstream reads these.
+        self.cells: dict[str, list[Cell]] = {name: cells(t) for name, t in study.tables.items()}
         builder = SpecBuilder(study)
-        for name, table in study.tables.items():
+        for name in study.tables:
             self.tables[name] = [
                 self._add(builder, cell, seed, study.datasets[key].at_split(split))
-                for cell in cells(table)
+                for cell in self.cells[name]
                 for seed in study.seeds
                 for key in cell.datasets
                 for split in study.splits(name, key)
@@ -180,7 +182,7 @@ class Plan:
         return {
             "cells": sum(len(self.study.tables[t].rows) for t in tables),
             "cells_that_pretrain": len(
-                {(t, c.exp) for t in tables for c in cells(self.study.tables[t]) if c.pretrains}
+                {(t, c.exp) for t in tables for c in self.cells[t] if c.pretrains}
             ),
             "pretrain": len({e.pretrain for e in entries if e.pretrain}),
             "finetune": len({e.finetune for e in entries if e.finetune}),

@@ -14,6 +14,7 @@ import yaml
 from cstp.errors import CstpError
 from cstp.files import write_text_atomic
 from cstp.specs.base import spec_hash, spec_json
+from cstp.specs.registry import row_names, scheme_names
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def schema_error(config: Mapping[str, Any], schema_path: Path) -> str | None:
     """The config's first violation of the JSON schema as one line naming the key, or None."""
     import jsonschema
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = with_components(yaml.safe_load(Path(schema_path).read_text()))
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(schema).iter_errors(dict(config))
     )
@@ -94,6 +95,17 @@ def schema_error(config: Mapping[str, Any], schema_path: Path) -> str | None:
     where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
     return f"{where}: {message}"
+
+
+def with_components(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with the enums that the component registries own: a row's scheme and pretext
+    tasks, and a column's `pretext.NAME`."""
+    defs = schema["$defs"]
+    defs["row"]["properties"]["contrastive"]["enum"] = list(scheme_names())
+    defs["row"]["properties"]["pretext"]["items"]["enum"] = row_names()
+    show = defs["table"]["properties"]["columns"]["items"]["properties"]["show"]
+    show["enum"] = show["enum"] + [f"pretext.{name}" for name in row_names()]
+    return schema
 
 
 def study_file(config: dict[str, Any], root: Path = Path(".")) -> str:

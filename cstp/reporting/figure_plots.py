@@ -25,6 +25,7 @@ from cstp.planning.cells import Cell
 from cstp.planning.figures import Figure, figure_runs, pick_videos
 from cstp.planning.plan import RUNS, Plan
 from cstp.sampling.datasets import ReaderSource, TestClipsDataset, load_subset
+from cstp.specs.registry import PRETEXT_TASKS, SCHEMES
 from cstp.specs.sampling import SamplingSpec
 
 HIT, MISS = "tab:green", "tab:red"
@@ -35,23 +36,22 @@ def draw(plan: Plan, figure: Figure, out: Path, root: Path = Path(".")) -> dict:
     return (_retrieval if figure.kind == "retrieval" else _activation)(plan, figure, out, root)
 
 
-SCHEMES = {"simclr": "SimCLR", "moco": "MoCo", "byol": "BYOL", "simsiam": "SimSiam"}
-SHORT = {
-    "playback_rate": "PB",
-    "rotation": "Rot",
-    "stor_spatial": "STOR-s",
-    "stor_temporal": "STOR-t",
-}
+def task_words(pretext) -> list[str]:
+    """The pretext tasks in the registry's order, by their short names; a row name for the tasks
+    it switches on together when all are on ('STOR' for both STOR tasks)."""
+    words = []
+    for row in dict.fromkeys(t.row for t in PRETEXT_TASKS.values()):
+        group = [t for t in PRETEXT_TASKS.values() if t.row == row]
+        on = [t.short for t in group if t.name in pretext]
+        words += [row.upper()] if len(on) == len(group) > 1 else on
+    return words
 
 
 def cell_words(cell: Cell) -> str:
     """A cell by what its row says, the pretext tasks named as such: 'Exp 16: BYOL, pretext
     PB+Rot+STOR'; 'Exp 2: BYOL, no pretext'; 'Exp 1: scratch'."""
-    scheme = SCHEMES.get(cell.contrastive)
-    pretext = [SHORT[p] for p in sorted(cell.pretext, key=list(SHORT).index)]
-    if "STOR-s" in pretext and "STOR-t" in pretext:
-        pretext = [p for p in pretext if p != "STOR-t"]
-        pretext[pretext.index("STOR-s")] = "STOR"
+    scheme = SCHEMES[cell.contrastive].label if cell.contrastive in SCHEMES else None
+    pretext = task_words(cell.pretext)
     if not scheme and not pretext:
         return f"Exp {cell.exp}: scratch"
     tasks = f"pretext {'+'.join(pretext)}" if pretext else "no pretext"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cstp.planning.cells import BACKBONE_NAMES, DATASET_NAMES, cells
+from cstp.planning.cells import BACKBONE_NAMES, DATASET_NAMES
 from cstp.planning.plan import Plan
 from cstp.reporting.tables import split_words
 
@@ -56,7 +56,7 @@ def data_words(plan: Plan, table: str, counts: dict[str, tuple[int, int]]) -> st
 def run_words(plan: Plan, table: str) -> str:
     """Backbone, clip size and epochs as the paper writes them (R(2+1)D-10, 8$\\times$32$\\times$32
     clips)."""
-    preset, rows = plan.study.preset, cells(plan.study.tables[table])
+    preset, rows = plan.study.preset, plan.cells[table]
     if any(c.backbone for c in rows):
         backbone = "the rows' backbones"
     else:
@@ -82,7 +82,7 @@ def caption(plan: Plan, table: str, show=("ours", "paper"), counts=None, bold=Tr
         if seeds == 1
         else "bold: within 2 std of the column's best"
     )
-    pretrained = sorted({c.pretrain_on for c in cells(spec) if c.pretrain_on and c.pretrains})
+    pretrained = sorted({c.pretrain_on for c in plan.cells[table] if c.pretrain_on and c.pretrains})
     on = ", ".join(DATASET_NAMES.get(study.datasets[k].kind, k) for k in pretrained)
     pretrain = f", pretrained on {on}" if on and len(pretrained) == 1 else ""
     synthetic = any(study.datasets[k].synth for k in spec.datasets)

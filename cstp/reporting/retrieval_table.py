@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from cstp.errors import CstpError
-from cstp.planning.cells import cells
 from cstp.planning.plan import RUNS, Plan
 from cstp.reporting.latex import SHORT_NAMES, environment, escape, flag, number
 from cstp.reporting.plots import finish
@@ -57,7 +56,7 @@ def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
     """One row per cell: its flags, then per dataset and k our recall (mean, std), the paper's."""
     spec = plan.study.tables[table]
     rows = []
-    for cell in cells(spec):
+    for cell in plan.cells[table]:
         row = flag_row(cell, spec.columns)
         mine = measured[measured["exp"] == cell.exp]
         for key in spec.datasets:
@@ -78,7 +77,11 @@ def latex_ks(plan: Plan, table: str) -> list[int]:
     """The k the LaTeX shows: those the paper prints for some cell (else the first three)."""
     spec = plan.study.tables[table]
     printed = {
-        k for cell in cells(spec) for v in cell.paper.values() for k in spec.ks if f"R@{k}" in v
+        k
+        for cell in plan.cells[table]
+        for v in cell.paper.values()
+        for k in spec.ks
+        if f"R@{k}" in v
     }
     return [k for k in spec.ks if k in printed] or list(spec.ks[:3])
 

@@ -68,7 +68,7 @@ def beyond_noise(summary: pd.DataFrame, column: str, scratch: str) -> str:
 
 def table_section(plan: Plan, table: str, summary: pd.DataFrame) -> str:
     spec, study = plan.study.tables[table], plan.study
-    scratch = scratch_exp(spec)
+    scratch = scratch_exp(plan, table)
     paired = f"paired vs scratch (Exp {scratch}): beyond noise" if scratch else "paired vs scratch"
     lines = [
         f"## {table}: {spec.title}",

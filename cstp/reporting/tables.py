@@ -13,22 +13,16 @@ from pathlib import Path
 import pandas as pd
 
 from cstp.errors import CstpError
-from cstp.planning.cells import cells
 from cstp.planning.plan import RUNS, Plan
+from cstp.specs.registry import PRETEXT_TASKS
 
 CHECK, CROSS = "✓", "✗"
 # Measured columns of a table, per dataset: video-level top-1 after fine-tuning ("ours"), the
 # linear probe on frozen features, and retrieval recall at 1 (test queries, train gallery).
 METRICS = {"finetune": "ours", "probe": "probe", "r_at_1": "R@1"}
-# The pretext heads of a pretraining run, by the name its metrics use and the column's name: the
-# training accuracy of its last epoch beside the share of the commonest label (what always
-# guessing that label scores: a head there has learnt nothing).
-PRETEXT = {
-    "playback_rate": "PB rate",
-    "rotation": "rotation",
-    "stor_spatial": "STOR spatial",
-    "stor_temporal": "STOR temporal",
-}
+# The pretext heads of a pretraining run (cstp.specs.registry: the name its metrics use, the
+# column's name): the training accuracy of its last epoch beside the share of the commonest label
+# (what always guessing that label scores: a head there has learnt nothing).
 
 
 def collect(plan: Plan, table: str, root: Path = Path(".")) -> pd.DataFrame:
@@ -64,7 +58,7 @@ def pretext_accuracies(root: Path, pretrain: str | None) -> dict[str, float]:
     metrics = read_json(root / RUNS / "pretrain" / pretrain / "metrics.json")
     final, labels = metrics.get("final", {}), metrics.get("labels", {})
     found = {}
-    for task in PRETEXT:
+    for task in PRETEXT_TASKS:
         if f"acc_{task}" in final:
             found[f"pretext_{task}"] = 100 * final[f"acc_{task}"]
             counts = [int(n) for n in labels.get(task, {}).values()]
@@ -80,10 +74,10 @@ def read_json(path: Path) -> dict:
         raise CstpError(f"{path}: missing; run the workflow for this table first") from None
 
 
-def scratch_exp(spec) -> str | None:
+def scratch_exp(plan: Plan, table: str) -> str | None:
     """The Exp. every cell is paired with: the table's first cell without pretraining (Table 2:
     Exp 1), or None when every cell pretrains."""
-    return next((c.exp for c in cells(spec) if not c.pretrains), None)
+    return next((c.exp for c in plan.cells[table] if not c.pretrains), None)
 
 
 def paired_to_scratch(
@@ -103,9 +97,9 @@ def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
     """The regenerated table: one row per cell, the paper's flags, ours beside the paper's, and
     each measure's paired difference to the scratch cell (`scratch_exp`)."""
     spec = plan.study.tables[table]
-    scratch = measured[measured["exp"] == scratch_exp(spec)]
+    scratch = measured[measured["exp"] == scratch_exp(plan, table)]
     rows = []
-    for cell in cells(spec):
+    for cell in plan.cells[table]:
         row = flag_row(cell, spec.columns)
         mine = measured[measured["exp"] == cell.exp]
         for key in spec.datasets:
@@ -135,7 +129,7 @@ def pretext_columns(mine: pd.DataFrame, measured: pd.DataFrame) -> dict[str, flo
     """`pretext: <task>` (mean over seeds) and `pretext: <task> chance` for every pretext task
     of the table; empty for a cell without that head."""
     columns: dict[str, float | None] = {}
-    for task, name in PRETEXT.items():
+    for task, name in ((t.name, t.column) for t in PRETEXT_TASKS.values()):
         if f"pretext_{task}" not in measured or measured[f"pretext_{task}"].isna().all():
             continue
         for key, label in ((f"pretext_{task}", name), (f"chance_{task}", f"{name} chance")):
@@ -192,7 +186,7 @@ def caption(plan: Plan, table: str, show=("ours", "paper", "probe", "R@1")) -> s
     seeds = len(study.seeds)
     spread = f"mean $\\pm$ std over {seeds} seeds" if seeds > 1 else "one seed"
     preset = study.preset
-    rows = cells(spec)
+    rows = plan.cells[table]
     backbone = "the rows' backbones" if any(c.backbone for c in rows) else preset.backbone.name
     budget = (
         f"{backbone} at width {preset.backbone.width:g}, "

@@ -47,7 +47,7 @@ def allowed_rates(spec: SamplingSpec, num_frames: int) -> list[int]:
     allowed = []
     for index, rate in enumerate(spec.playback_rates):
         offset = 0
-        if spec.pretext.stor_temporal:
+        if "stor_temporal" in spec.pretext:
             offset = math.ceil(geo.temporal_offset(frames * rate, t_min))
         if geo.frames_needed(frames, rate, offset) <= num_frames:
             allowed.append(index)
@@ -114,7 +114,7 @@ def _draw_rate(spec, rng, num_frames, fallback) -> tuple[int | None, int]:
 
 def _draw_windows(spec, rng, num_frames, rate, fallback):
     frames = spec.clip.frames
-    if not spec.pretext.stor_temporal:
+    if "stor_temporal" not in spec.pretext:
         return None, [_single_window(spec, rng, num_frames, rate) for _ in range(2)]
     candidates = spec.stor.temporal_candidates
     feasible = [
@@ -139,7 +139,7 @@ def _single_window(spec, rng, num_frames, rate) -> geo.Window:
 
 
 def _draw_boxes(spec, rng, width, height, fallback):
-    if not spec.pretext.stor_spatial:
+    if "stor_spatial" not in spec.pretext:
         return None, [_single_box(spec, rng, width, height) for _ in range(2)]
     candidates = spec.stor.spatial_candidates
     index = int(rng.integers(0, len(candidates)))

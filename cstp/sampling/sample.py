@@ -12,7 +12,8 @@ import torch
 
 from cstp.sampling.augment import ClipAugment, draw_augment, render_clip
 from cstp.sampling.pairs import PairPlan, plan_pair
-from cstp.specs.sampling import ROTATIONS, SamplingSpec
+from cstp.specs.registry import PRETEXT_TASKS
+from cstp.specs.sampling import SamplingSpec
 
 
 class FrameSource(Protocol):
@@ -32,13 +33,7 @@ class FrameSource(Protocol):
 
 def pretext_classes(spec: SamplingSpec) -> dict[str, int]:
     """Label name -> number of classes, for the pretext tasks this recipe predicts."""
-    classes = {
-        "playback_rate": len(spec.playback_rates),
-        "rotation": len(ROTATIONS),
-        "stor_spatial": len(spec.stor.spatial_candidates),
-        "stor_temporal": len(spec.stor.temporal_candidates),
-    }
-    return {name: n for name, n in classes.items() if getattr(spec.pretext, name)}
+    return {name: PRETEXT_TASKS[name].classes(spec) for name in spec.pretext}
 
 
 @dataclass
@@ -72,13 +67,7 @@ class PairSampler:
         return PairSample(torch.stack(clips), self.labels(plan), plan, augments)
 
     def labels(self, plan: PairPlan) -> dict[str, torch.Tensor]:
-        values = {
-            "playback_rate": plan.rate_index,
-            "rotation": [clip.rotation for clip in plan.clips],
-            "stor_spatial": plan.spatial_index,
-            "stor_temporal": plan.temporal_index,
-        }
-        return {name: torch.tensor(values[name]) for name in self.classes}
+        return {name: torch.tensor(PRETEXT_TASKS[name].label(plan)) for name in self.classes}
 
 
 @dataclass
@@ -88,15 +77,10 @@ class LabelHistogram:
     counts: dict[str, Counter] = field(default_factory=dict)
 
     def add(self, plan: PairPlan) -> None:
-        entries = {
-            "playback_rate": [plan.rate_index],
-            "rotation": [c.rotation for c in plan.clips],
-            "stor_spatial": [plan.spatial_index],
-            "stor_temporal": [plan.temporal_index],
-            "fallback": list(plan.fallback),
-        }
+        entries = {name: task.label(plan) for name, task in PRETEXT_TASKS.items()}
+        entries["fallback"] = list(plan.fallback)
         for name, values in entries.items():
-            for value in values:
+            for value in values if isinstance(values, list) else [values]:
                 if value is not None:
                     self.counts.setdefault(name, Counter())[value] += 1
 

@@ -16,7 +16,8 @@ from cstp.data.check import probe
 from cstp.sampling import geometry as geo
 from cstp.sampling.datasets import ReaderSource
 from cstp.sampling.sample import PairSampler
-from cstp.specs.sampling import ROTATIONS, SamplingSpec
+from cstp.specs.registry import ROTATIONS
+from cstp.specs.sampling import SamplingSpec
 
 COLOURS = ("gold", "deepskyblue")  # clip 1 yellow, clip 2 blue, as in the paper's Figure 1
 

@@ -53,12 +53,12 @@ def stor_stats(
     stor = spec.stor
     for i in range(max(len(stor.spatial_candidates), len(stor.temporal_candidates))):
         row: dict[str, float | str] = {}
-        if spec.pretext.stor_spatial and i < len(stor.spatial_candidates):
+        if "stor_spatial" in spec.pretext and i < len(stor.spatial_candidates):
             values = np.array(spatial.get(i, [(np.nan, np.nan)]))
             freq = histogram.frequencies("stor_spatial", len(stor.spatial_candidates))[i]
             row |= _measured("spatial", stor.spatial_candidates[i], values[:, 0], freq)
             row["crop_area"] = float(np.mean(values[:, 1]))
-        if spec.pretext.stor_temporal and i < len(stor.temporal_candidates):
+        if "stor_temporal" in spec.pretext and i < len(stor.temporal_candidates):
             values = np.array(temporal.get(i, [np.nan]))
             freq = histogram.frequencies("stor_temporal", len(stor.temporal_candidates))[i]
             row |= _measured("temporal", stor.temporal_candidates[i], values, freq)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cstp.specs.base import field
+from cstp.specs.registry import PRETEXT_TASKS
 
 PAPER_CANDIDATES = (0.2, 0.4, 0.6, 0.8, 1.0)
-ROTATIONS = (0, 90, 180, 270)
 
 
 @dataclass(frozen=True)
@@ -114,23 +114,6 @@ class Transformations:
     rotation: bool = field(False, "random 0/90/180/270 rotation")
 
 
-PRETEXTS = ("playback_rate", "rotation", "stor_spatial", "stor_temporal")  # Pretext's fields
-
-
-@dataclass(frozen=True)
-class Pretext:
-    """Which labels the network predicts (each implies its transformation is randomised)."""
-
-    playback_rate: bool = field(False, "predict the playback rate")
-    rotation: bool = field(False, "predict each clip's rotation")
-    stor_spatial: bool = field(False, "predict the spatial overlap rate")
-    stor_temporal: bool = field(False, "predict the temporal overlap rate")
-
-    @property
-    def stor(self) -> bool:
-        return self.stor_spatial or self.stor_temporal
-
-
 @dataclass(frozen=True)
 class SamplingSpec:
     """How a pretraining sample (two clips of one video and their labels) is made."""
@@ -140,7 +123,9 @@ class SamplingSpec:
     playback_rates: tuple[int, ...] = field((1, 2, 4, 8), "candidate playback rates", at_least=1)
     fixed_rate: int = field(1, "frame step when the playback rate is not randomised", at_least=1)
     augment: Transformations = field(Transformations(), "transformations used as augmentation")
-    pretext: Pretext = field(Pretext(), "pretext tasks")
+    pretext: tuple[str, ...] = field(
+        (), "pretext tasks predicted (cstp.specs.registry); each randomises its transformation"
+    )
     stor: StorSpec = field(StorSpec(), "STOR candidates and crop policy")
 
     def __post_init__(self):
@@ -148,11 +133,17 @@ class SamplingSpec:
             raise ValueError(f"playback_rates must be positive integers, got {self.playback_rates}")
         if sorted(set(self.playback_rates)) != list(self.playback_rates):
             raise ValueError(f"playback_rates must be increasing, got {self.playback_rates}")
+        unknown = [name for name in self.pretext if name not in PRETEXT_TASKS]
+        if unknown:
+            known = ", ".join(PRETEXT_TASKS)
+            raise ValueError(f"pretext: {unknown[0]!r} is not a pretext task ({known})")
+        # One spelling per set of tasks (the registry's order), so equal recipes hash equal.
+        object.__setattr__(self, "pretext", tuple(n for n in PRETEXT_TASKS if n in self.pretext))
 
     @property
     def random_rate(self) -> bool:
-        return self.augment.playback_rate or self.pretext.playback_rate
+        return self.augment.playback_rate or "playback_rate" in self.pretext
 
     @property
     def random_rotation(self) -> bool:
-        return self.augment.rotation or self.pretext.rotation
+        return self.augment.rotation or "rotation" in self.pretext

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cstp.specs.base import field
+from cstp.specs.registry import SCHEMES, scheme_names
 from cstp.specs.sampling import BaseAugment, ClipSpec, ColorJitter, SamplingSpec
 
 PRECISIONS = ("fp32", "bf16")
@@ -40,9 +41,6 @@ class OptimSpec:
         5e-4, "weight decay (adamw: decoupled, times the learning rate)", at_least=0
     )
     grad_clip: float | None = field(18.0, "max gradient norm (official: 18); null: off", above=0)
-
-
-SCHEMES = ("none", "simclr", "moco", "byol", "simsiam")
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,12 @@ class ContrastiveSettings:
 
 @dataclass(frozen=True)
 class ContrastiveSpec(ContrastiveSettings):
-    scheme: str = field("none", "contrastive scheme (none: pretext tasks only)", choices=SCHEMES)
+    scheme: str = field("none", "contrastive scheme (none: pretext tasks only)")
+
+    def __post_init__(self):
+        if self.scheme not in scheme_names():
+            known = ", ".join(scheme_names())
+            raise ValueError(f"scheme: {self.scheme!r} is not one of {known}")
 
 
 @dataclass(frozen=True)
@@ -130,18 +133,14 @@ class PretrainSpec:
         momentum (target) encoder embeds without gradient (BYOL and MoCo: both clips when
         symmetric, clip 2 only when not)."""
         target_clips = 0
-        if self.contrastive.scheme in ("byol", "moco"):
+        scheme = SCHEMES.get(self.contrastive.scheme)
+        if scheme is not None and scheme.momentum_encoder:
             target_clips = 2 if self.contrastive.symmetric else 1
         return 2 + target_clips / 3
 
     @property
     def learns_anything(self) -> bool:
-        pretext = self.sampling.pretext
-        return (
-            self.contrastive.scheme != "none"
-            or pretext.stor
-            or (pretext.playback_rate or pretext.rotation)
-        )
+        return self.contrastive.scheme != "none" or bool(self.sampling.pretext)
 
 
 def batch_advice(batch: int, processes: int) -> str:

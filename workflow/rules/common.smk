@@ -7,7 +7,6 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
 from cstp.errors import CstpError
-from cstp.planning.cells import cells
 from cstp.planning.code import fingerprint
 from cstp.planning.figures import figure_inputs as figure_files, load_figures
 from cstp.planning.plan import Plan
@@ -209,14 +208,14 @@ def runtime(base):
 def table_inputs(wildcards):
     """One stamp per cell (rule cell_runs), so the table job's reason names a few stamps, not
     every run output of the table, and the lost-output marker."""
-    rows = range(len(cells(PLAN.study.tables[wildcards.table])))
+    rows = range(len(PLAN.cells[wildcards.table]))
     return [f"runs/cells/{wildcards.table}/row{row}.done" for row in rows] + [
         LOST[wildcards.table]
     ]
 
 
 def cell_exp(wildcards):
-    return cells(PLAN.study.tables[wildcards.table])[int(wildcards.row)].exp
+    return PLAN.cells[wildcards.table][int(wildcards.row)].exp
 
 
 def cell_inputs(wildcards):
