@@ -95,7 +95,7 @@ def test_a_row_names_its_backbone_pretraining_data_and_protocol():
     assert pretrain["a"].dataset == ucf and pretrain["b"].dataset == hmdb  # its index is read
     assert pretrain["b"].spec.dataset == hmdb.name and pretrain["d"].spec.backbone.name == "c3d"
     assert runs["a"].pretrain == runs["c"].pretrain  # the protocol changes fine-tuning only
-    assert (finetune["a"].mode, finetune["c"].mode, finetune["d"].mode) == (
+    assert (finetune["a"].protocol, finetune["c"].protocol, finetune["d"].protocol) == (
         "finetune",
         "linear",
         "linear",

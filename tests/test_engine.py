@@ -193,7 +193,7 @@ def _plain(spec):
 
 
 def test_linear_mode_freezes_the_backbone_and_its_statistics(synth_index, tmp_path):
-    spec = finetune_spec(None, epochs=1, mode="linear", selection="last", val_fraction=0.0)
+    spec = finetune_spec(None, epochs=1, protocol="linear", selection="last", val_fraction=0.0)
     finetune(spec, synth_index, tmp_path, None, CPU)
     model = torch.load(tmp_path / "model.pt", weights_only=False)["model"]
     from cstp.models.backbones import build_backbone

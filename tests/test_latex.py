@@ -28,9 +28,9 @@ def measured(plan: Plan, table: str) -> pd.DataFrame:
                 "exp": entry.cell.exp,
                 "seed": entry.seed,
                 "dataset": entry.dataset.key,
-                "finetune": value,
+                "ours": value,
                 "probe": value / 2,
-                "r_at_1": 100 - value,
+                "R@1": 100 - value,
                 "pretrain_run": entry.pretrain or "",
                 "finetune_run": entry.finetune,
             }

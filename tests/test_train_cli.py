@@ -42,7 +42,7 @@ def test_a_cell_from_the_command_line(synth_index, tmp_path, capsys):
     encoder = str(tmp_path / "pre" / "encoder.pt")
     lin = ["--spec", str(_write(tmp_path / "d.yaml", down)), "--encoder", encoder]
     assert main(["linear", *lin, "--out", str(tmp_path / "lin"), *run]) == 0
-    assert json.loads((tmp_path / "lin" / "metrics.json").read_text())["kind"] == "linear"
+    assert json.loads((tmp_path / "lin" / "metrics.json").read_text())["protocol"] == "linear"
     trained = json.loads((tmp_path / "lin" / "spec.json").read_text())
     test = {"finetune": spec_hash(from_dict(FinetuneSpec, trained)), "test": {"clips": 2}}
     model = str(tmp_path / "lin" / "model.pt")

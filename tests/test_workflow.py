@@ -137,7 +137,7 @@ def test_equal_cells_of_different_tables_are_one_job():
     assert _runs(plan, "table6", 5)[0] == _runs(plan, "table7", "CSTP-C3D")[0]
     k400 = plan.run("pretrain", _runs(plan, "table6", 4)[0])
     assert k400.dataset.key == "kinetics400" and k400.spec.backbone.name == "r2plus1d_10"
-    assert plan.run("finetune", _runs(plan, "table6", 1)[1]).spec.mode == "linear"  # Freeze
+    assert plan.run("finetune", _runs(plan, "table6", 1)[1]).spec.protocol == "linear"  # Freeze
     c3d = plan.run("pretrain", _runs(plan, "table7", "CSTP-C3D")[0]).spec
     assert c3d.backbone.name == "c3d" and c3d.backbone.width == plan.study.preset.backbone.width
     assert plan.run("features", _runs(plan, "table7", "CSTP-C3D")[2]).spec.backbone == c3d.backbone

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, text in commands.items():
         parser = sub.add_parser(name, help=text, description=text)
         job.add_job_arguments(parser, encoder=True)
-        parser.set_defaults(func=run, mode="linear" if name == "linear" else None)
+        parser.set_defaults(func=run, protocol="linear" if name == "linear" else None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,8 +24,8 @@ def run(args: argparse.Namespace) -> int:
     from cstp.specs.train import FinetuneSpec
 
     spec = job.load_spec(FinetuneSpec, args.spec)
-    if args.mode is not None:  # cstp linear: the spec's run, with a frozen encoder
-        spec = dataclasses.replace(spec, mode=args.mode)
+    if args.protocol is not None:  # cstp linear: the spec's run, with a frozen encoder
+        spec = dataclasses.replace(spec, protocol=args.protocol)
     job.check_index(args.index)
     job.start(args, "finetune", spec)
     runtime = job.runtime(args)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -30,6 +31,17 @@ def accuracies(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     }
 
 
+def finetune_spec(path: Path, run: str) -> FinetuneSpec:
+    """The spec of fine-tuning run `run`, from its run folder's spec.json (its one record)."""
+    try:
+        trained = from_dict(FinetuneSpec, json.loads(path.read_text()), str(path))
+    except (OSError, json.JSONDecodeError) as err:
+        raise CstpError(f"{path}: cannot read the fine-tuning run's spec ({err})") from None
+    if spec_hash(trained) != run:
+        raise CstpError(f"{path}: the spec of run {spec_hash(trained)}, not of {run}")
+    return trained
+
+
 def evaluate(
     spec: EvaluateSpec, model_path: Path, index: Path, run_dir: Path, runtime: Runtime = Runtime()
 ) -> dict:
@@ -44,7 +56,7 @@ def evaluate(
             f"which fine-tunes run {spec.finetune} anew"
         )
     checkpoint.claim(run_dir, spec)
-    trained = from_dict(FinetuneSpec, state["spec"])
+    trained = finetune_spec(model_path.parent / "spec.json", spec.finetune)
     device = configure(runtime)
     backbone = build_backbone(trained.backbone.name, trained.backbone.width)
     model = VideoClassifier(backbone, state["classes"], trained)

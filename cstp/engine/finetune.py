@@ -45,7 +45,7 @@ class VideoClassifier(nn.Module):
         self.head = Classifier(
             backbone.out_dim, classes, spec.classifier.dropout, spec.classifier.normalise
         )
-        self.frozen = spec.mode == "linear"
+        self.frozen = spec.protocol == "linear"
         if self.frozen:
             backbone.requires_grad_(False)
 
@@ -120,7 +120,7 @@ def finetune(
     rows_out = Trainer(*args, end_epoch=validate, hooks=hooks).fit()
     metrics = {
         "run": spec_hash(spec),
-        "kind": spec.mode,
+        "protocol": spec.protocol,
         "classes": classes,
         "videos": {"train": len(train_rows), "val": len(val_rows)},
         "selection": spec.selection,

@@ -187,7 +187,7 @@ class SpecBuilder:
             f"{cell.table} exp {cell.exp}",
             dataset=dataset.name,
             split=dataset.split,
-            mode=cell.protocol,
+            protocol=cell.protocol,
             seed=seed,
             pretrain=pretrain,
             backbone=self.backbone(cell),

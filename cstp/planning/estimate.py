@@ -133,7 +133,7 @@ def job_passes(plan: Plan, run: Run) -> tuple[float, int]:
         return spec.optim.epochs * train * spec.backbone_passes, _voxels(clip)
     if run.kind == "finetune":
         held_out = spec.val_fraction * train
-        trained = (train - held_out) * (1.0 if spec.mode == "finetune" else 1 / 3)
+        trained = (train - held_out) * (1.0 if spec.protocol == "finetune" else 1 / 3)
         passes = spec.optim.epochs * (trained + held_out * spec.val_clips / 3)
         return passes, _voxels(spec.sampling.clip)
     if run.kind == "evaluate":

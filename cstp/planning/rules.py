@@ -3,6 +3,7 @@ and the effective config as a file named by its content."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Mapping
@@ -83,7 +84,8 @@ def typed_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def schema_error(config: Mapping[str, Any], schema_path: Path) -> str | None:
-    """The config's first violation of the JSON schema as one line naming the key, or None."""
+    """The config's first violation of the JSON schema (with the registries' enums) as one line
+    naming the key, or None."""
     import jsonschema
 
     schema = with_components(yaml.safe_load(Path(schema_path).read_text()))
@@ -95,6 +97,30 @@ def schema_error(config: Mapping[str, Any], schema_path: Path) -> str | None:
     where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
     return f"{where}: {message}"
+
+
+def check_config(config: dict[str, Any], schema_path: Path) -> None:
+    """Check `config` against the schema once (CstpError: one line naming the key), then fill in
+    the defaults the schema gives for keys it leaves out."""
+    import jsonschema
+
+    problem = schema_error(config, schema_path)
+    if problem:
+        raise CstpError(problem)
+    base = jsonschema.Draft202012Validator
+    properties = base.VALIDATORS["properties"]
+
+    def with_defaults(validator, wanted, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in wanted.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from properties(validator, wanted, instance, schema)
+
+    filler = jsonschema.validators.extend(base, {"properties": with_defaults})
+    schema = with_components(yaml.safe_load(Path(schema_path).read_text()))
+    for _ in filler(schema).iter_errors(config):
+        pass  # every error was refused above; this pass only fills defaults
 
 
 def with_components(schema: dict[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ STYLES = [
 def header(plan: Plan, table: str, column: str) -> tuple[str, str] | None:
     """The two header rows of `column`, or None for a column that is folded away (or a std,
     which joins its mean's cell)."""
-    if column.endswith(" std") or column == "finetune_clip":
+    if column.endswith(" std") or column == "ours_clip":
         return None
     labels = {d.label: d for d in plan.study.datasets.values()}
     top, _, name = column.rpartition(": ")

@@ -17,9 +17,11 @@ from cstp.planning.plan import RUNS, Plan
 from cstp.specs.registry import PRETEXT_TASKS
 
 CHECK, CROSS = "✓", "✗"
-# Measured columns of a table, per dataset: video-level top-1 after fine-tuning ("ours"), the
-# linear probe on frozen features, and retrieval recall at 1 (test queries, train gallery).
-METRICS = {"finetune": "ours", "probe": "probe", "r_at_1": "R@1"}
+# Measured columns of a table, per dataset, by the one name they keep from the run's file to the
+# CSV column `<dataset label>: <name>`: video-level top-1 after fine-tuning ("ours", the paper's
+# word beside its own number), the linear probe on frozen features, and retrieval recall at 1
+# (test queries, train gallery).
+METRICS = ("ours", "probe", "R@1")
 # The pretext heads of a pretraining run (cstp.specs.registry: the name its metrics use, the
 # column's name): the training accuracy of its last epoch beside the share of the commonest label
 # (what always guessing that label scores: a head there has learnt nothing).
@@ -38,10 +40,10 @@ def collect(plan: Plan, table: str, root: Path = Path(".")) -> pd.DataFrame:
                 "seed": entry.seed,
                 "dataset": entry.dataset.key,
                 "split": entry.dataset.split,
-                "finetune": 100 * test["top1_video"],
-                "finetune_clip": 100 * test["top1_clip"],
+                "ours": 100 * test["top1_video"],
+                "ours_clip": 100 * test["top1_clip"],
                 "probe": 100 * probe["probe_test"],
-                "r_at_1": 100 * retrieval["R@1"],
+                "R@1": 100 * retrieval["R@1"],
                 "pretrain_run": entry.pretrain or "",
                 "finetune_run": entry.finetune,
                 **pretext_accuracies(root, entry.pretrain),
@@ -106,15 +108,15 @@ def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
             label = plan.study.datasets[key].label
             values = mine[mine["dataset"] == key]
             paper = cell.paper.get(key)
-            for metric, name in METRICS.items():
+            for metric in METRICS:
                 if metric not in values:
                     continue
-                row |= mean_and_std(per_seed(values, metric), f"{label}: {name}")
-            for metric in ("finetune", "probe"):
+                row |= mean_and_std(per_seed(values, metric), f"{label}: {metric}")
+            for metric in ("ours", "probe"):
                 base = scratch[scratch["dataset"] == key]
-                row |= paired_to_scratch(values, base, metric, f"{label}: {METRICS[metric]}")
+                row |= paired_to_scratch(values, base, metric, f"{label}: {metric}")
             row[f"{label}: paper"] = paper
-            ours = per_seed(values, "finetune").mean()
+            ours = per_seed(values, "ours").mean()
             row[f"{label}: ours - paper"] = None if paper is None else round(ours - paper, 1)
             row[f"{label}: run"] = ";".join(sorted(set(values["finetune_run"])))
         row |= pretext_columns(mine, measured)

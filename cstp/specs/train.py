@@ -177,7 +177,7 @@ FINETUNE_OPTIM = OptimSpec(epochs=100, lr=0.025, warmup_epochs=0.0, grad_clip=No
 class FinetuneSpec:
     dataset: str = field("ucf101", "labelled dataset (its name in the config)")
     split: int = field(1, "official split", at_least=1)
-    mode: str = field(
+    protocol: str = field(
         "finetune",
         "finetune: end to end; linear: frozen backbone and BN",
         choices=("finetune", "linear"),

@@ -4,7 +4,7 @@ import signal
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import update_config, validate
+from snakemake.utils import update_config
 
 from cstp.errors import CstpError
 from cstp.planning.code import fingerprint
@@ -17,7 +17,7 @@ from cstp.planning.rules import (
     pretrain_launch,
     runtime_options,
     lost_marker,
-    schema_error,
+    check_config,
     study_file,
     typed_overrides,
 )
@@ -30,11 +30,8 @@ signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
 update_config(config, typed_overrides(workflow.config_settings.config))
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
-problem = schema_error(config, SCHEMA)
-if problem:  # one line naming the key, not the whole config
-    raise WorkflowError(f"config: {problem}")
-validate(config, "../schemas/config.schema.yaml", set_default=True)
-try:
+try:  # the schema once (defaults filled in), then the typed specs; one line naming the key
+    check_config(config, SCHEMA)
     PLAN = Plan.from_config(config)
     FIGURES = load_figures(config, PLAN)
 except CstpError as err:
