@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "cstp.commands.features",
     "cstp.commands.code",
     "cstp.commands.plan",
+    "cstp.commands.table",
     "cstp.commands.figure",
 ]
 

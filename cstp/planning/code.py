@@ -31,7 +31,7 @@ ENTRIES = {
     "finetune": "cstp.commands.finetune",
     "evaluate": "cstp.commands.evaluate",
     "features": "cstp.commands.features",
-    "table": "cstp.commands.plan",
+    "table": "cstp.commands.table",
     "figure": "cstp.commands.figure",
 }
 # Bookkeeping that changes no output: the fingerprinting itself.
