@@ -37,19 +37,25 @@ def save_encoder(path: Path, backbone: nn.Module, spec) -> None:
     )
 
 
-def build_encoder(spec: BackboneSpec, pretrain: str | None, encoder: Path | None) -> nn.Module:
-    """A backbone of shape `spec`: random (pretrain null) or the weights of pretraining run
-    `pretrain` read from `encoder`, refused when the file is of another run or shape."""
+def build_encoder(
+    spec: BackboneSpec, pretrain: str | None, encoder: Path | None, trained: str | None = None
+) -> nn.Module:
+    """A backbone of shape `spec`: random (pretrain and trained null), the weights of pretraining
+    run `pretrain` (its encoder.pt) or the backbone of fine-tuning run `trained` (its model.pt),
+    read from `encoder`; refused when the file is of another run or shape."""
     backbone = build_backbone(spec.name, spec.width)
-    if pretrain is None:
+    run = pretrain or trained
+    if run is None:
         if encoder is not None:
             raise CstpError("the spec starts from scratch (pretrain: null) but --encoder was given")
         return backbone
     if encoder is None:
-        raise CstpError(f"the spec starts from pretraining run {pretrain}: give --encoder")
+        raise CstpError(f"the spec's encoder is run {run}'s: give --encoder")
     state = checkpoint.load(encoder)
     if state is None:
         raise CstpError(f"{encoder}: no such encoder file")
+    if trained is not None:
+        return _classifier_backbone(backbone, spec, state, trained, encoder)
     if state.get("pretrain") != pretrain:
         raise CstpError(
             f"{encoder}: encoder of pretraining run {state.get('pretrain')}, "
@@ -59,6 +65,18 @@ def build_encoder(spec: BackboneSpec, pretrain: str | None, encoder: Path | None
     if state["backbone"] != to_dict(spec):
         raise CstpError(f"{encoder}: backbone {state['backbone']}, spec {to_dict(spec)}")
     backbone.load_state_dict(state["state_dict"])
+    return backbone
+
+
+def _classifier_backbone(backbone, spec: BackboneSpec, state, trained: str, path: Path):
+    """The backbone of a fine-tuned classifier (model.pt of run `trained`)."""
+    if state.get("run") != trained or "model" not in state:
+        raise CstpError(f"{path}: not the model of fine-tuning run {trained}")
+    if state["spec"]["backbone"] != to_dict(spec):
+        raise CstpError(f"{path}: backbone {state['spec']['backbone']}, spec {to_dict(spec)}")
+    prefix = "backbone."
+    weights = {k.removeprefix(prefix): v for k, v in state["model"].items() if k.startswith(prefix)}
+    backbone.load_state_dict(weights)
     return backbone
 
 

@@ -25,7 +25,7 @@ def extract(
     """Features of every train and test video (backbone output averaged over clips) -> out."""
     device = configure(runtime)
     seed_everything(spec.seed)
-    backbone = build_encoder(spec.backbone, spec.pretrain, encoder)
+    backbone = build_encoder(spec.backbone, spec.pretrain, encoder, spec.trained)
     backbone = prepare_model(backbone.eval(), device, runtime)
     sampling = SamplingSpec(clip=spec.clip, fixed_rate=spec.fixed_rate)
     views = spec.views

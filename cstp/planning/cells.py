@@ -203,14 +203,44 @@ class SpecBuilder:
     def evaluate(self, finetune: str) -> EvaluateSpec:
         return EvaluateSpec(finetune=finetune, test=self.preset.test)
 
+    def control(self, seed: int) -> FinetuneSpec | None:
+        """The positive control's training: the preset's backbone on the pretraining set's labels,
+        from scratch, with the fine-tuning recipe for `control_epochs` (None: no control)."""
+        epochs = self.preset.control_epochs
+        if epochs is None:
+            return None
+        recipe, dataset = self.preset.finetune, self.study.pretrain_on
+        return _build(
+            FinetuneSpec,
+            "control",
+            dataset=dataset.name,
+            split=dataset.split,
+            seed=seed,
+            backbone=self.preset.backbone,
+            sampling=self._sampling(recipe, frozenset(), self.preset.pretrain.playback_rates),
+            classifier=recipe.classifier,
+            optim=replace(recipe.optim, epochs=epochs),
+            val_fraction=recipe.val_fraction,
+            selection=recipe.selection,
+            val_clips=recipe.val_clips,
+            precision=self.preset.precision,
+        )
+
     def features(
-        self, cell: Cell, seed: int, dataset: Dataset, pretrain: str | None
+        self,
+        cell: Cell | None,
+        seed: int,
+        dataset: Dataset,
+        pretrain: str | None,
+        trained: str | None = None,
     ) -> FeatureSpec:
+        """A cell's frozen features (cell None: the control's, of fine-tuning run `trained`)."""
         return FeatureSpec(
             dataset=dataset.name,
             split=dataset.split,
             pretrain=pretrain,
-            backbone=self.backbone(cell),
+            trained=trained,
+            backbone=self.preset.backbone if cell is None else self.backbone(cell),
             clip=self.preset.clip,
             fixed_rate=self.preset.finetune.fixed_rate,
             views=self.preset.features,

@@ -63,6 +63,17 @@ class CellRuns:
     features: str
 
 
+@dataclass(frozen=True)
+class ControlRuns:
+    """The positive control of a table for one seed and dataset: the backbone trained on the
+    pretraining set's labels (`finetune`), its frozen features probed on `dataset`."""
+
+    seed: int
+    dataset: Dataset
+    finetune: str
+    features: str
+
+
 class Plan:
     def __init__(self, study: Study):
         self.study = study
@@ -79,6 +90,7 @@ class Plan:
                 for key in cell.datasets
                 for split in study.splits(name, key)
             ]
+        self.controls = {name: self._controls(builder, name) for name in study.tables}
 
     @classmethod
     def from_config(cls, config: dict[str, Any], check_paths: bool = True) -> Plan:
@@ -108,6 +120,35 @@ class Plan:
         features_id = self._register("features", features, dataset, pretrain_id, where)
         return CellRuns(cell, seed, dataset, pretrain_id, finetune_id, evaluate_id, features_id)
 
+    def _controls(self, builder: SpecBuilder, table: str) -> list[ControlRuns]:
+        """A table's positive control per seed and dataset (none without `control_epochs`)."""
+        controls: list[ControlRuns] = []
+        if self.study.tables[table].measure != "accuracy":
+            return controls  # a reference line for accuracy tables
+        for seed in self.study.seeds:
+            spec = builder.control(seed)
+            if spec is None:
+                return []
+            where = f"{table} control (seed {seed})"
+            trained = self._register("finetune", spec, self.study.pretrain_on, None, where)
+            for key in self.study.tables[table].datasets:
+                dataset = self.study.datasets[key].at_split(self.study.splits(table, key)[0])
+                features = builder.features(None, seed, dataset, None, trained)
+                name = f"{table} control ({key}, seed {seed})"
+                features_id = self._register("features", features, dataset, trained, name)
+                controls.append(ControlRuns(seed, dataset, trained, features_id))
+        return controls
+
+    def encoder_file(self, kind: str, run_id: str) -> Path | None:
+        """The weights a run starts from: its pretraining run's encoder.pt, or for the control's
+        features the fine-tuned model.pt; None from scratch."""
+        run = self.runs[kind][run_id]
+        if run.parent is None or kind not in ("finetune", "features"):
+            return None
+        if kind == "features" and run.spec.trained is not None:
+            return RUNS / "finetune" / run.parent / "model.pt"
+        return RUNS / "pretrain" / run.parent / "encoder.pt"
+
     def _register(self, kind, spec, dataset: Dataset, parent: str | None, cell: str) -> str:
         run_id = spec_hash(spec)
         run = self.runs[kind].setdefault(run_id, Run(kind, run_id, spec, dataset, parent))
@@ -131,6 +172,8 @@ class Plan:
                 files.append(RUNS / "evaluate" / entry.evaluate / "metrics.json")
             files.append(RUNS / "features" / entry.features / "probe.json")
             files.append(RUNS / "features" / entry.features / "retrieval.json")
+        if exp is None:
+            files += [RUNS / "features" / c.features / "probe.json" for c in self.controls[table]]
         return list(dict.fromkeys(files))
 
     def table_inputs(self, table: str, exp: str | None = None) -> list[Path]:
@@ -147,6 +190,16 @@ class Plan:
                 run_id = getattr(entry, kind)
                 if run_id:
                     files += [RUNS / kind / run_id / name for name in OUTPUTS[kind]]
+        if exp is None:
+            files += self.control_files(table)
+        return list(dict.fromkeys(files))
+
+    def control_files(self, table: str) -> list[Path]:
+        """Every output of the runs of the table's positive control (none without one)."""
+        files = []
+        for control in self.controls[table]:
+            files += [RUNS / "finetune" / control.finetune / n for n in OUTPUTS["finetune"]]
+            files += [RUNS / "features" / control.features / n for n in OUTPUTS["features"]]
         return list(dict.fromkeys(files))
 
     def datasets(self) -> list[Dataset]:
@@ -179,15 +232,16 @@ class Plan:
     def counts(self, tables: list[str]) -> dict[str, int]:
         """Cells and unique jobs that `tables` need together."""
         entries = [e for t in tables for e in self.tables[t]]
+        controls = [c for t in tables for c in self.controls[t]]
         return {
             "cells": sum(len(self.study.tables[t].rows) for t in tables),
             "cells_that_pretrain": len(
                 {(t, c.exp) for t in tables for c in self.cells[t] if c.pretrains}
             ),
             "pretrain": len({e.pretrain for e in entries if e.pretrain}),
-            "finetune": len({e.finetune for e in entries if e.finetune}),
+            "finetune": len({e.finetune for e in entries + controls if e.finetune}),
             "evaluate": len({e.evaluate for e in entries if e.evaluate}),
-            "features": len({e.features for e in entries}),
+            "features": len({e.features for e in entries + controls}),
         }
 
     def added_by_splits(self, table: str) -> dict[str, int] | None:
@@ -217,7 +271,8 @@ class Plan:
     def runs_of(self, tables: list[str]) -> dict[str, list[Run]]:
         """The jobs `tables` need, per kind, in plan order."""
         entries = [e for t in tables for e in self.tables[t]]
-        wanted = {kind: dict.fromkeys(getattr(e, kind) for e in entries) for kind in KINDS}
+        entries += [c for t in tables for c in self.controls[t]]
+        wanted = {kind: dict.fromkeys(getattr(e, kind, None) for e in entries) for kind in KINDS}
         return {
             kind: [self.runs[kind][i] for i in ids if i is not None] for kind, ids in wanted.items()
         }

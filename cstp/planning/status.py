@@ -26,7 +26,10 @@ def job_states(plan: Plan, runs: dict[str, list[Run]], root: Path = Path(".")) -
     for kind in ("pretrain", "finetune", "evaluate", "features"):
         for run in runs.get(kind, []):
             state = _own_state(run, root, prints[kind])
-            parent = states.get((parent_kind.get(kind, ""), run.parent or ""))
+            above = parent_kind.get(kind, "")
+            if kind == "features" and run.spec.trained is not None:  # the positive control
+                above = "finetune"
+            parent = states.get((above, run.parent or ""))
             if state.word == "done" and parent is not None and parent.word != "done":
                 state = State("stale", f"its input run {run.parent} is {parent.word}")
             states[(kind, run.id)] = state

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cstp.planning.plan import Plan
+from cstp.reporting.control import draw_control
 from cstp.reporting.tables import CHECK, CROSS, flag_name
 
 OURS = {"ours": ("fine-tune (ours)", "tab:blue"), "probe": ("linear probe (ours)", "tab:orange")}
@@ -30,7 +31,7 @@ FROZEN = ("linear, frozen encoder (ours)", "tab:green")
 PAPER = "paper (as printed; compare with the first bar)"
 
 
-def plot(plan: Plan, table: str, summary: pd.DataFrame, out: Path) -> Path:
+def plot(plan: Plan, table: str, summary: pd.DataFrame, out: Path, control=None) -> Path:
     spec = plan.study.tables[table]
     datasets = [plan.study.datasets[k] for k in spec.datasets]
     width = max(6.5, 0.5 * len(summary) + 2.5) if spec.plot == "bars" else 6.5
@@ -51,6 +52,7 @@ def plot(plan: Plan, table: str, summary: pd.DataFrame, out: Path) -> Path:
                 [_tick(row, spec.columns) for _, row in summary.iterrows()],
                 frozen_rows(summary, spec.columns),
             )
+        draw_control(ax, control, dataset.label)
         ax.set_title(dataset.label, fontsize=10)
         ax.set_ylabel("top-1 (%)")
         ax.set_ylim(0, 100)

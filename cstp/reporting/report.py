@@ -13,6 +13,7 @@ import pandas as pd
 from cstp.files import write_text_atomic
 from cstp.planning.plan import Plan
 from cstp.reporting import latex, pages, plots, retrieval_table, summary, tables
+from cstp.reporting.control import control_lines, control_row, with_control
 from cstp.reporting.peers import with_peers
 
 
@@ -24,7 +25,7 @@ class Measure:
     summarize: Callable[[Plan, str, pd.DataFrame], pd.DataFrame]  # a row per cell
     latex: Callable[[Plan, str, pd.DataFrame, Path], tuple[str, str]]  # (tabular, caption)
     section: Callable[[Plan, str, pd.DataFrame], str]  # its summary.md section
-    plot: Callable[[Plan, str, pd.DataFrame, Path], Path]
+    plot: Callable[..., Path]  # (plan, table, result, out, control row or None) -> out
 
 
 def _accuracy_latex(plan: Plan, table: str, result: pd.DataFrame, root: Path) -> tuple[str, str]:
@@ -59,17 +60,21 @@ def write_table(plan: Plan, table: str, runs_root: Path, out_dir: Path) -> pd.Da
     tex, words = measure.latex(plan, table, result, runs_root)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / table
-    # The CSV and the page also hold the other methods' rows (the paper's numbers only); the
-    # plot and the rank correlations are about our cells.
-    printed = with_peers(plan, table, result)
+    # The CSV and the page also hold the other methods' rows (the paper's numbers only) and the
+    # positive control's; the rank correlations are about our cells.
+    control = control_row(plan, table, runs_root)
+    printed = with_control(with_peers(plan, table, result), control)
     printed.to_csv(stem.with_suffix(".csv"), index=False)
     write_text_atomic(stem.with_suffix(".tex"), tex)
     images = {
-        "plot": measure.plot(plan, table, result, stem.with_suffix(".png")),
+        "plot": measure.plot(plan, table, result, stem.with_suffix(".png"), control),
         "curves": pages.curves(plan, table, out_dir / f"{table}_curves.png", runs_root),
     }
     write_text_atomic(
         stem.with_suffix(".html"), pages.page(plan, table, printed, tex, images, words)
     )
-    summary.write_summaries(measure.section(plan, table, result), out_dir, table)
+    section = "\n".join(
+        [measure.section(plan, table, result), *control_lines(plan, table, control)]
+    )
+    summary.write_summaries(section, out_dir, table)
     return printed

@@ -141,8 +141,9 @@ def to_latex(plan: Plan, table: str, summary: pd.DataFrame) -> str:
     return environment(columns, body, caption(plan, table), table, colsep=2.0)
 
 
-def plot(plan: Plan, table: str, summary: pd.DataFrame, out: Path) -> Path:
-    """Per dataset, recall against k: ours (solid, error bars over seeds), the paper's (dashed)."""
+def plot(plan: Plan, table: str, summary: pd.DataFrame, out: Path, control=None) -> Path:
+    """Per dataset, recall against k: ours (solid, error bars over seeds), the paper's (dashed);
+    `control` is for accuracy tables (a retrieval table has none)."""
     spec = plan.study.tables[table]
     datasets = [plan.study.datasets[k] for k in spec.datasets]
     figure, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.8), squeeze=False)

@@ -62,6 +62,9 @@ class FeatureSpec:
     dataset: str = field("ucf101", "dataset whose train and test videos are encoded")
     split: int = field(1, "official split", at_least=1)
     pretrain: str | None = field(None, "hash of the pretraining run; null: random init (scratch)")
+    trained: str | None = field(
+        None, "hash of a fine-tuning run whose backbone is encoded (the positive control)"
+    )
     backbone: BackboneSpec = field(BackboneSpec(), "encoder")
     clip: ClipSpec = field(ClipSpec(), "clip shape (as in pretraining)")
     fixed_rate: int = field(
@@ -72,3 +75,7 @@ class FeatureSpec:
     precision: str = field("fp32", "fp32 or bf16 (CUDA)", choices=PRECISIONS)
     probe: ProbeSpec = field(ProbeSpec(), "the linear probe on these features")
     retrieval: RetrievalSpec = field(RetrievalSpec(), "retrieval: test queries, train gallery")
+
+    def __post_init__(self):
+        if self.pretrain is not None and self.trained is not None:
+            raise ValueError("pretrain and trained: an encoder comes from one run, not two")

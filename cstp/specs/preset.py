@@ -139,6 +139,13 @@ class PresetSpec:
     probe: ProbeSpec = field(ProbeSpec(), "linear probe on frozen features")
     retrieval: RetrievalSpec = field(RetrievalSpec(), "nearest-neighbour retrieval")
     resources: Resources = field(Resources(), "Snakemake resources per job kind")
+    control_epochs: int | None = field(
+        None,
+        "positive control beside each table: the backbone trained for this many epochs on the "
+        "pretraining set's labels (the fine-tuning recipe from scratch), then probed like every "
+        "cell; null: none",
+        at_least=1,
+    )
     frame_cache: bool = field(
         False,
         "jobs read frames from a frame cache (cstp cache, built by the workflow) instead of "

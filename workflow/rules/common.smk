@@ -163,17 +163,16 @@ def cache_index(wildcards):
 
 def encoder_of(kind):
     def encoder(wildcards):
-        pretrain = PLAN.run(kind, wildcards.run).parent
-        return [f"runs/pretrain/{pretrain}/encoder.pt"] if pretrain else []
+        path = PLAN.encoder_file(kind, wildcards.run)
+        return [str(path)] if path else []
 
     return encoder
 
 
 def encoder_option(kind):
     def option(wildcards):
-        pretrain = PLAN.run(kind, wildcards.run).parent
-        encoder = shlex.quote(f"runs/pretrain/{pretrain}/encoder.pt")
-        return f"--encoder {encoder}" if pretrain else ""
+        path = PLAN.encoder_file(kind, wildcards.run)
+        return f"--encoder {shlex.quote(str(path))}" if path else ""
 
     return option
 
@@ -204,9 +203,10 @@ def runtime(base):
 
 def table_inputs(wildcards):
     """One stamp per cell (rule cell_runs), so the table job's reason names a few stamps, not
-    every run output of the table, and the lost-output marker."""
+    every run output of the table; the positive control's outputs; the lost-output marker."""
     rows = range(len(PLAN.cells[wildcards.table]))
-    return [f"runs/cells/{wildcards.table}/row{row}.done" for row in rows] + [
+    control = [str(p) for p in PLAN.control_files(wildcards.table)]
+    return [f"runs/cells/{wildcards.table}/row{row}.done" for row in rows] + control + [
         LOST[wildcards.table]
     ]
 
