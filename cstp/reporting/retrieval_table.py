@@ -23,13 +23,12 @@ from cstp.planning.plan import RUNS, Plan
 from cstp.reporting.latex import SHORT_NAMES, environment, escape, flag, number
 from cstp.reporting.plots import finish
 from cstp.reporting.tables import (
+    cell_rows,
     flag_name,
-    flag_row,
     mean_and_std,
     per_seed,
     read_json,
     split_words,
-    splits_of,
 )
 
 
@@ -54,23 +53,17 @@ def collect(plan: Plan, table: str, root: Path = Path(".")) -> pd.DataFrame:
 
 def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
     """One row per cell: its flags, then per dataset and k our recall (mean, std), the paper's."""
-    spec = plan.study.tables[table]
-    rows = []
-    for cell in plan.cells[table]:
-        row = flag_row(cell, spec.columns)
-        mine = measured[measured["exp"] == cell.exp]
-        for key in spec.datasets:
-            label = plan.study.datasets[key].label
-            values, paper = mine[mine["dataset"] == key], cell.paper.get(key, {})
-            for k in spec.ks:
-                row |= mean_and_std(per_seed(values, f"R@{k}"), f"{label}: R@{k}")
-                row[f"{label}: paper R@{k}"] = paper.get(f"R@{k}")
-            row[f"{label}: features run"] = ";".join(sorted(set(values["features_run"])))
-        row["seeds"] = int(mine["seed"].nunique())
-        row["splits"] = splits_of(mine)
-        row["pretrain run"] = ";".join(sorted(set(mine["pretrain_run"]) - {""})) or "scratch"
-        rows.append(row)
-    return pd.DataFrame(rows)
+    ks = plan.study.tables[table].ks
+
+    def dataset_columns(cell, key: str, label: str, values: pd.DataFrame) -> dict:
+        row, paper = {}, cell.paper.get(key, {})
+        for k in ks:
+            row |= mean_and_std(per_seed(values, f"R@{k}"), f"{label}: R@{k}")
+            row[f"{label}: paper R@{k}"] = paper.get(f"R@{k}")
+        row[f"{label}: features run"] = ";".join(sorted(set(values["features_run"])))
+        return row
+
+    return cell_rows(plan, table, measured, dataset_columns)
 
 
 def latex_ks(plan: Plan, table: str) -> list[int]:

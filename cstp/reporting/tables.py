@@ -98,28 +98,37 @@ def paired_to_scratch(
 def summarize(plan: Plan, table: str, measured: pd.DataFrame) -> pd.DataFrame:
     """The regenerated table: one row per cell, the paper's flags, ours beside the paper's, and
     each measure's paired difference to the scratch cell (`scratch_exp`)."""
-    spec = plan.study.tables[table]
     scratch = measured[measured["exp"] == scratch_exp(plan, table)]
+
+    def dataset_columns(cell, key: str, label: str, values: pd.DataFrame) -> dict:
+        row, paper = {}, cell.paper.get(key)
+        for metric in METRICS:
+            if metric in values:
+                row |= mean_and_std(per_seed(values, metric), f"{label}: {metric}")
+        for metric in ("ours", "probe"):
+            base = scratch[scratch["dataset"] == key]
+            row |= paired_to_scratch(values, base, metric, f"{label}: {metric}")
+        row[f"{label}: paper"] = paper
+        ours = per_seed(values, "ours").mean()
+        row[f"{label}: ours - paper"] = None if paper is None else round(ours - paper, 1)
+        row[f"{label}: run"] = ";".join(sorted(set(values["finetune_run"])))
+        return row
+
+    return cell_rows(plan, table, measured, dataset_columns, pretext_columns)
+
+
+def cell_rows(plan: Plan, table: str, measured: pd.DataFrame, dataset_columns, extra=None):
+    """One row per cell of any table: its flags, `dataset_columns(cell, key, label, values)`
+    per dataset, `extra(mine, measured)`, then its seeds, splits and pretraining runs."""
+    spec = plan.study.tables[table]
     rows = []
     for cell in plan.cells[table]:
         row = flag_row(cell, spec.columns)
         mine = measured[measured["exp"] == cell.exp]
         for key in spec.datasets:
-            label = plan.study.datasets[key].label
             values = mine[mine["dataset"] == key]
-            paper = cell.paper.get(key)
-            for metric in METRICS:
-                if metric not in values:
-                    continue
-                row |= mean_and_std(per_seed(values, metric), f"{label}: {metric}")
-            for metric in ("ours", "probe"):
-                base = scratch[scratch["dataset"] == key]
-                row |= paired_to_scratch(values, base, metric, f"{label}: {metric}")
-            row[f"{label}: paper"] = paper
-            ours = per_seed(values, "ours").mean()
-            row[f"{label}: ours - paper"] = None if paper is None else round(ours - paper, 1)
-            row[f"{label}: run"] = ";".join(sorted(set(values["finetune_run"])))
-        row |= pretext_columns(mine, measured)
+            row |= dataset_columns(cell, key, plan.study.datasets[key].label, values)
+        row |= extra(mine, measured) if extra else {}
         row["seeds"] = int(mine["seed"].nunique())
         row["splits"] = splits_of(mine)
         row["pretrain run"] = ";".join(sorted(set(mine["pretrain_run"]) - {""})) or "scratch"
