@@ -197,7 +197,9 @@ def test_plan_prints_the_jobs_each_table_shares_with_the_others(tmp_path):
     # Table 7's R(2+1)D row is Table 2 Exp 16, its C3D row Table 6 Exp 5: both pretraining runs
     # and their features on both datasets are shared.
     assert lines["table7"] == ["2", "2", "2", "0", "0", "4", "2", "4"]
-    assert lines["table6"][-2:] == ["2", "6"]  # and the scratch row's random-init features
+    # Table 6: the scratch row's random-init features too, and the default preset's positive
+    # control (one feature job per dataset, every accuracy table's).
+    assert lines["table6"][-2:] == ["2", "8"]
     assert lines["all"][-2:] == ["-", "-"]
 
 
