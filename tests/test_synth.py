@@ -22,6 +22,7 @@ from cstp.data.synth import (
     split_files,
     ucf_test_groups,
 )
+from cstp.data.world import DISTRACTOR_COLOR
 from cstp.errors import CstpError
 
 TINY = PRESETS["tiny"]
@@ -158,6 +159,22 @@ def test_world_2_videos_keep_their_fingerprints_and_world_3_changes_them():
     assert PRESETS["plain"] == dataclasses.replace(PRESETS["default"], world=3)
 
 
+def test_world_4_draws_world_3s_numbers_and_its_preset_has_100_hmdb_test_videos():
+    follow = dataclasses.replace(TINY, world=4)
+    a, b = plan_videos(TINY, "ucf101")[3].params, plan_videos(follow, "ucf101")[3].params
+    assert (a.motion, a.color, a.camera) == (b.motion, b.color, b.camera)
+    assert (b.world, b.scene.ground_line) == (4, 0.62)
+    assert {d.color for d in b.distractors} == {DISTRACTOR_COLOR}
+    assert plan_videos(follow, "ucf101")[0].fingerprint(follow) != (
+        plan_videos(TINY, "ucf101")[0].fingerprint(TINY)
+    )
+    spec = PRESETS["follow"]
+    assert spec == dataclasses.replace(PRESETS["default"], world=4, videos_per_class=48)
+    entries = plan_videos(spec, "hmdb51")
+    for k in (1, 2, 3):  # one test video is at most one point
+        assert list(hmdb_marks(spec, entries, k).values()).count(2) >= 100
+
+
 def test_lengths_mostly_allow_rate_8_and_some_are_short():
     lengths = np.array([e.n_frames for e in plan_videos(PRESETS["default"], "ucf101")])
     short = (lengths < 128).mean()
@@ -215,7 +232,7 @@ def test_rerun_with_another_spec_replaces_stale_videos(tmp_path):
         (["--datasets", "ucf101,kinetics"], "--datasets ucf101,kinetics: expected"),
         (["--preset", "huge"], "--preset huge: expected one of default, tiny"),
         (["--workers", "0"], "--workers 0: expected"),
-        (["--world", "4"], "--world 4: expected one of 2, 3"),
+        (["--world", "5"], "--world 5: expected one of 2, 3, 4"),
     ],
 )
 def test_bad_options_name_the_option_value_and_expectation(args, expected, tmp_path, capsys):

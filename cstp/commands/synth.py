@@ -38,7 +38,8 @@ def register(sub) -> None:
         "--preset",
         default="default",
         metavar="NAME",
-        help="default, plain (default in world 3) or tiny (default: default)",
+        help="default, plain (default in world 3), follow (world 4, 48 HMDB-like videos per "
+        "class) or tiny (default: default)",
     )
     parser.add_argument(
         "--datasets",
@@ -62,8 +63,9 @@ def register(sub) -> None:
     parser.add_argument(
         "--world",
         metavar="V",
-        help="world version: 2, a landscape; 3, a plain backdrop with no scene identity or up "
-        "(default: the preset's; docs/synthetic-world.md)",
+        help="world version: 2, a landscape; 3, a plain backdrop with no scene identity or up; "
+        "4, world 3 with a camera that follows the actor (default: the preset's; "
+        "docs/synthetic-world.md)",
     )
     parser.add_argument("--workers", metavar="N", help="processes (default: number of cores)")
     parser.add_argument(

@@ -9,12 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from cstp.data.world import (
+    FOLLOW_OFFSET,
     JITTER,
     PAN_RANGE,
     PLAIN_PALETTE,
     REST_OFFSET,
     SHAPES,
     VideoParams,
+    actor_bounds,
     actor_track,
     camera_offset,
     hash01,
@@ -64,7 +66,7 @@ def _backdrop(params: VideoParams, height: int, x0: float, ytop: float, shape: t
 
 
 def _plain_backdrop(params: VideoParams, height: int, x0, ytop, shape: tuple[int, int]):
-    """World 3: one palette over isotropic two-octave value noise, the same statistics at every
+    """Worlds 3-4: one palette over isotropic two-octave value noise, the same statistics at every
     height and in every direction, so that nothing but the actors says where up is."""
     salt = params.scene.salt
     x = x0 + (np.arange(shape[1]) + 0.5)[None, :] / height
@@ -190,8 +192,8 @@ def _paint_string(canvas, bx, by, px, py) -> None:
 
 
 def _paint_distractors(canvas, params: VideoParams, t, cam_x, shake_y) -> None:
-    lo = params.camera.x0 - 0.1
-    span = PAN_RANGE + params.aspect + 0.2
+    lo, span = scene_span(params)
+    lo, span = lo - 0.1, span + 0.2
     for d in params.distractors:
         x = lo + np.mod(d.x0 + d.vx * t - lo, span)
         y = d.y0 + d.sway * np.sin(2 * np.pi * d.sway_hz * t)
@@ -200,19 +202,31 @@ def _paint_distractors(canvas, params: VideoParams, t, cam_x, shake_y) -> None:
         _paint_body(canvas, d.shape, d.radius, d.color, cx, cy, d.spin * t)
 
 
+def scene_span(params: VideoParams) -> tuple[float, float]:
+    """Left end and width of the scene x range the camera can show (shake aside): the pan range,
+    or in world 4, where the camera follows the actor (inside actor_bounds but for a balloon's
+    sway), half a frame, the framing offset and a margin more on either side of its range."""
+    if params.world == 4:
+        lo, hi = actor_bounds(params.camera, params.aspect, params.radius)
+        side = params.aspect / 2 + FOLLOW_OFFSET + 0.1
+        return lo - side, hi - lo + 2 * side
+    return params.camera.x0, PAN_RANGE + params.aspect
+
+
 class _Backdrop:
     """The static backdrop and the drifting clouds as panoramas, resampled at each frame's view."""
 
     def __init__(self, params: VideoParams, width: int, height: int, duration: float):
         pad = JITTER + 3 / height  # room for the shake and the bilinear neighbours
         self.params, self.width, self.height = params, width, height
-        self.x0, self.ytop = params.camera.x0 - pad, params.scene.ground_line + pad
+        left, span = scene_span(params)
+        self.x0, self.ytop = left - pad, params.scene.ground_line + pad
         rows = height + int(np.ceil(2 * pad * height)) + 2
-        cols = int(np.ceil((PAN_RANGE + params.aspect + 2 * pad) * height)) + 2
+        cols = int(np.ceil((span + 2 * pad) * height)) + 2
         drift = params.scene.wind * duration
         self.cloud_x0 = self.x0 - max(drift, 0.0)
         cloud_cols = cols + int(np.ceil(abs(drift) * height)) + 2
-        if params.world == 3:  # no clouds: the backdrop only translates
+        if params.world >= 3:  # no clouds: the backdrop only translates
             self.static = _plain_backdrop(params, height, self.x0, self.ytop, (rows, cols))
             self.static, self.clouds = self.static.astype(np.float32), None
             return

@@ -70,7 +70,8 @@ class SynthSpec:
     # learning the actions (docs/synthetic-world.md, "Shared scenes").
     shared_scenes: bool = False
     # Which world is drawn (cstp.data.world.WORLDS): 2, a landscape; 3, a plain backdrop without
-    # scene identity or "up" (docs/synthetic-world.md, "World version 3").
+    # scene identity or "up" (docs/synthetic-world.md, "World version 3"); 4, world 3 with a
+    # camera that follows the actor ("World version 4").
     world: int = WORLD_VERSION
 
     @property
@@ -128,6 +129,9 @@ PRESETS = {
         k400_videos_per_class=2,
     ),
     "plain": SynthSpec(world=3),  # the default's datasets in world 3
+    # World 4 with 48 HMDB-like videos per class: 103-106 test videos per split (the default's
+    # 62-72), so that one test video is at most one point, as on the UCF-like set (117-123).
+    "follow": SynthSpec(world=4, videos_per_class=48),
 }
 
 

@@ -16,10 +16,16 @@ WORLD_VERSION = 2  # the world of the shipped datasets; a SynthSpec chooses one 
 # 2: a landscape (sky gradient, hills, clouds, textured ground, a palette per video). 3: the same
 # actors and motions over a plain backdrop with no scene identity and no "up": one palette for
 # every video, direction-free texture, the ground line at PLAIN_GROUND of the height
-# (docs/synthetic-world.md, "World version 3").
-WORLDS = (2, 3)
-PLAIN_GROUND = 0.62  # world 3: the ground line, as a fraction of the height from the top
-PLAIN_PALETTE = ((0.36, 0.38, 0.34), (0.62, 0.60, 0.52))  # world 3: texture's dark / light ends
+# (docs/synthetic-world.md, "World version 3"). 4: world 3 with a camera that follows the actor
+# instead of panning, and one colour for every distractor ("World version 4").
+WORLDS = (2, 3, 4)
+PLAIN_GROUND = 0.62  # worlds 3-4: the ground line, as a fraction of the height from the top
+PLAIN_PALETTE = ((0.36, 0.38, 0.34), (0.62, 0.60, 0.52))  # worlds 3-4: texture's dark / light ends
+# World 4's camera centres the actor's mean x over FOLLOW_WINDOW s around each frame, shifted by
+# a per-video offset of up to FOLLOW_OFFSET: exactly centred, a frame's pixels show the class.
+FOLLOW_WINDOW = 0.5
+FOLLOW_OFFSET = 0.15
+DISTRACTOR_COLOR = (0.32, 0.42, 0.72)  # world 4: every distractor's colour
 
 # Time constants of the world (seconds, frame heights): playback rate is identifiable because these
 # never vary, and speeds vary only +-SPEED_BAND around one value per motion.
@@ -208,13 +214,14 @@ def sample_video_params(
 ) -> VideoParams:
     """Draw one video of `action`: the scene and actor look from `scene_rng`, the rest per clip.
 
-    Every world draws the same numbers; world 3 then moves the ground line to PLAIN_GROUND (its
-    backdrop ignores the scene's colours, horizon and hills).
+    Every world draws the same numbers; worlds 3 and 4 then move the ground line to PLAIN_GROUND
+    (their backdrop ignores the scene's colours, horizon and hills), and world 4 paints every
+    distractor DISTRACTOR_COLOR (its camera follows the actor instead of panning: camera_offset).
     """
     if world not in WORLDS:
         raise ValueError(f"world {world}: expected one of {WORLDS}")
     scene, radius, color = sample_scene(scene_rng)
-    if world == 3:
+    if world >= 3:
         scene = dataclasses.replace(scene, ground_line=PLAIN_GROUND)
     rng = clip_rng
     camera = Camera(
@@ -249,6 +256,8 @@ def sample_video_params(
         )
         for _ in range(rng.integers(1, 3))
     )
+    if world == 4:
+        distractors = tuple(dataclasses.replace(d, color=DISTRACTOR_COLOR) for d in distractors)
     return VideoParams(
         float(aspect), scene, camera, action.shape, radius, color, motion, distractors, world
     )
@@ -297,9 +306,24 @@ def value_noise(x: np.ndarray, y: np.ndarray, salt: int) -> np.ndarray:
 def camera_offset(params: VideoParams, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scene x of the frame's left edge and the vertical shake (frame heights) at times `t` (s)."""
     cam = params.camera
-    x = cam.x0 + reflect(cam.pan_phase + cam.pan_speed * t, 0.0, PAN_RANGE)
+    if params.world == 4:
+        x = follow_x(params, np.asarray(t, np.float64))
+    else:
+        x = cam.x0 + reflect(cam.pan_phase + cam.pan_speed * t, 0.0, PAN_RANGE)
     shake = [JITTER * (2 * value_noise(t * JITTER_HZ, 0 * t, cam.salt + k) - 1) for k in (0, 1)]
     return x + shake[0], shake[1]
+
+
+def follow_x(params: VideoParams, t: np.ndarray) -> np.ndarray:
+    """World 4: the frame's left edge that centres the actor's mean x over FOLLOW_WINDOW s around
+    `t`, plus the video's framing offset: a camera that follows the actor smoothly (a fall's next
+    drop is glided to, not cut) and keeps a steady mover where it is in the frame, whatever its
+    speed (a camera lagging behind would put fast movers off centre: a cue of the class)."""
+    half = FOLLOW_WINDOW / 2
+    times = t[..., None] + np.linspace(-half, half, 9)
+    x, _, _ = actor_track(params, times.ravel())
+    offset = FOLLOW_OFFSET * (2 * hash01(params.camera.salt, 1) - 1)
+    return x.reshape(times.shape).mean(axis=-1) - params.aspect / 2 + offset
 
 
 def actor_track(params: VideoParams, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -45,16 +45,35 @@ def ranked(
     return similarity.gather(1, order), order
 
 
+SCALINGS = ("standardise", "l2", "none")
+
+
+def scale_features(
+    train: torch.Tensor, test: torch.Tensor, scaling: str = "standardise"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The probe's inputs. standardise: each feature to zero mean and unit variance over the
+    training videos (the default); l2: each video's vector to unit length first, then standardised;
+    none: the pooled features as the encoder gives them (docs/synthetic-world.md measures them)."""
+    if scaling not in SCALINGS:
+        raise CstpError(f"probe scaling {scaling!r}: expected one of {', '.join(SCALINGS)}")
+    if scaling == "none":
+        return train, test
+    if scaling == "l2":
+        train, test = F.normalize(train, dim=1), F.normalize(test, dim=1)
+    mean, std = train.mean(0), train.std(0).clamp_min(1e-6)
+    return (train - mean) / std, (test - mean) / std
+
+
 def linear_probe(
     train: torch.Tensor,
     train_labels: torch.Tensor,
     test: torch.Tensor,
     test_labels: torch.Tensor,
     spec: ProbeSpec = ProbeSpec(),
+    scaling: str = "standardise",
 ) -> dict[str, float]:
-    """Multinomial logistic regression on standardised features (full-batch L-BFGS)."""
-    mean, std = train.mean(0), train.std(0).clamp_min(1e-6)
-    x_train, x_test = (train - mean) / std, (test - mean) / std
+    """Multinomial logistic regression (full-batch L-BFGS) on features scaled by `scaling`."""
+    x_train, x_test = scale_features(train, test, scaling)
     classes = int(max(train_labels.max(), test_labels.max())) + 1
     linear = torch.nn.Linear(x_train.shape[1], classes, dtype=torch.float64)
     torch.nn.init.zeros_(linear.weight)
