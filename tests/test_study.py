@@ -186,3 +186,10 @@ def test_a_number_written_as_yaml_reads_it_is_a_number():
     plan = Plan.from_config(config)
     spec = next(iter(plan.runs["pretrain"].values())).spec
     assert spec.optim.min_lr == 1e-5
+
+
+def test_every_synth_preset_of_the_generator_can_be_named_in_a_config_preset():
+    from cstp.data.synth import PRESETS
+    from cstp.specs.preset import SYNTH_PRESETS
+
+    assert set(SYNTH_PRESETS) == set(PRESETS)

@@ -23,8 +23,7 @@ PLAIN_GROUND = 0.62  # worlds 3-4: the ground line, as a fraction of the height 
 PLAIN_PALETTE = ((0.36, 0.38, 0.34), (0.62, 0.60, 0.52))  # worlds 3-4: texture's dark / light ends
 # World 4's camera centres the actor's mean x over FOLLOW_WINDOW s around each frame, shifted by
 # a per-video offset of up to FOLLOW_OFFSET: exactly centred, a frame's pixels show the class.
-FOLLOW_WINDOW = 0.5
-FOLLOW_OFFSET = 0.15
+FOLLOW_WINDOW, FOLLOW_OFFSET = 0.5, 0.15
 DISTRACTOR_COLOR = (0.32, 0.42, 0.72)  # world 4: every distractor's colour
 
 # Time constants of the world (seconds, frame heights): playback rate is identifiable because these
@@ -36,8 +35,7 @@ GAIT_HZ = 2.0  # walker steps (bobs) per second
 GAIT_BOB = 0.03  # walker bob height
 SWING_LENGTH = 0.4  # pendulum length: period 2 pi sqrt(L / g) = 2.2 s
 FALL_REST = 0.8  # s a fallen actor lies on the ground before the next drop
-SWAY_HZ = 0.4  # balloon sway
-SWAY = 0.05
+SWAY_HZ, SWAY = 0.4, 0.05  # balloon sway: frequency and amplitude
 SPEED_BAND = 0.15
 MOTION_SPEED = {  # frame heights / s, except spin (rad / s); swing and fall have none
     "bounce": 0.06,

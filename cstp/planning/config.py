@@ -15,7 +15,7 @@ from typing import Any
 from cstp.data.synth import LAYOUT
 from cstp.errors import CstpError
 from cstp.specs.base import from_dict
-from cstp.specs.preset import DatasetSpec, PresetSpec
+from cstp.specs.preset import SYNTH_PRESETS, DatasetSpec, PresetSpec
 
 SYNTH_DIR = Path("data/synth")
 INDEX_DIR = Path("data/index")
@@ -180,8 +180,8 @@ def _dataset(key: str, spec: DatasetSpec, synth: str | None) -> Dataset:
     if spec.synthetic:
         if synth is None or spec.kind not in LAYOUT:
             raise CstpError(
-                f"datasets.{key}: synthetic datasets need the preset's `synth` (tiny, default or "
-                f"plain) and kind ucf101, hmdb51 or kinetics400, got kind {spec.kind!r}"
+                f"datasets.{key}: synthetic datasets need the preset's `synth` "
+                f"({', '.join(SYNTH_PRESETS)}) and kind {', '.join(LAYOUT)}, got kind {spec.kind!r}"
             )
         videos, splits = LAYOUT[spec.kind]
         base = SYNTH_DIR / synth / spec.kind

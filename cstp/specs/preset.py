@@ -25,7 +25,7 @@ from cstp.specs.train import (
 )
 
 DATASET_KINDS = ("ucf101", "hmdb51", "kinetics400")
-SYNTH_PRESETS = ("tiny", "default", "plain")
+SYNTH_PRESETS = ("tiny", "default", "plain", "follow")
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ class PresetSpec:
             )
         if any(d.synthetic for d in self.datasets.values()) and self.synth is None:
             raise ValueError(
-                "synthetic datasets need the preset's `synth` (tiny, default or plain)"
+                "synthetic datasets need the preset's `synth` (" + ", ".join(SYNTH_PRESETS) + ")"
             )
         unknown = sorted(set(self.pretrain.optim_on) - set(self.datasets))
         if unknown:
