@@ -202,25 +202,58 @@ def test_a_damaged_array_is_found_decoded_instead_and_rebuilt(
     assert FrameCache(out).source(path, int(test["frames"].iloc[0])) is not None
 
 
-def _live_descendants(pid: int) -> set[int]:
-    """Every process below `pid` that is still running (zombies excluded), from /proc."""
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, parent, start time) of process `pid` from /proc, or None where it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[1]), int(fields[19])
+
+
+def _live_descendants(pid: int) -> dict[int, int]:
+    """{pid: start time} of every process below `pid` that is still running (zombies excluded)."""
     children: dict[int, list[int]] = {}
-    states: dict[int, str] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
-        except (OSError, IndexError):
-            continue
-        child = int(stat.parent.name)
-        children.setdefault(int(parent), []).append(child)
-        states[child] = state
-    found, todo = set(), [pid]
+    stats: dict[int, tuple[str, int, int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        stat = _stat(int(entry.name))
+        if stat is not None:
+            stats[int(entry.name)] = stat
+            children.setdefault(stat[1], []).append(int(entry.name))
+    found, todo = {}, [pid]
     while todo:
         for child in children.get(todo.pop(), []):
             todo.append(child)
-            if states[child] != "Z":
-                found.add(child)
+            if stats[child][0] != "Z":
+                found[child] = stats[child][2]
     return found
+
+
+def _alive(processes: dict[int, int]) -> dict[int, int]:
+    """Those of `processes` ({pid: start time}) still running: not ended, not a zombie, and not
+    another process that has since been given the same pid."""
+    alive = {}
+    for pid, started in processes.items():
+        stat = _stat(pid)
+        if stat is not None and stat[0] != "Z" and stat[2] == started:
+            alive[pid] = started
+    return alive
+
+
+def _describe(processes: dict[int, int]) -> str:
+    """A line per process still running: its pid, state, kernel wait, threads and command line."""
+    lines = []
+    for pid in sorted(_alive(processes)):
+        proc = Path(f"/proc/{pid}")
+        try:
+            state = _stat(pid)[0]
+            wchan = (proc / "wchan").read_text()
+            threads = len(list((proc / "task").iterdir()))
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, TypeError):
+            continue
+        lines.append(f"  {pid} state {state}, in {wchan or '-'}, {threads} threads: {command}")
+    return "\n".join(lines) or "  (none left)"
 
 
 def test_a_killed_cstp_cache_leaves_no_worker_behind(copy_index, tmp_path):
@@ -235,32 +268,33 @@ def test_a_killed_cstp_cache_leaves_no_worker_behind(copy_index, tmp_path):
         shutil.copyfile(first["path"], copy)
         copies.append({**first.to_dict(), "path": str(copy)})
     pd.DataFrame(copies).to_csv(tmp_path / "many.csv", index=False)
+    out = tmp_path / "cache"
     command = [sys.executable, "-m", "cstp", "cache", "--index", str(tmp_path / "many.csv")]
-    command += ["--out", str(tmp_path / "cache"), "--workers", "2", "--no-progress"]
+    command += ["--out", str(out), "--workers", "2", "--no-progress"]
     job = subprocess.Popen(command, env=TOOL_ENV, stdout=subprocess.DEVNULL)
-    below: set[int] = set()
+    below: dict[int, int] = {}
 
-    def started() -> bool:  # the forkserver and its two workers, at least
+    def arrays() -> list[str]:
+        return sorted(p.name for p in out.glob("*.npy")) if out.is_dir() else []
+
+    def decoding() -> bool:  # the pool at work: an array written (or the job over: fail)
         below.update(_live_descendants(job.pid))
-        return len(below) >= 3
+        return bool(arrays()) or job.poll() is not None
+
+    def seen() -> str:
+        status = f"the job: exit status {job.poll()}; {len(arrays())} arrays"
+        return f"{status}; still running:\n{_describe(below)}"
 
     try:
-        wait_for(started, 60, "the decoding workers to start")
+        # Killed once its pool has written an array (a worker past its start-up, decoding), by
+        # the job's progress, not by a guess at how long the start-up takes.
+        wait_for(decoding, 600, "a first cached array", seen)
+        below.update(_live_descendants(job.pid))
         job.send_signal(signal.SIGKILL)
-        job.wait()
-        wait_for(lambda: not _alive(below), 30, f"the workers {sorted(_alive(below))} to end")
+        assert job.wait() == -signal.SIGKILL, f"the job ended before it was killed; {seen()}"
+        assert not (out / "cache.json").exists(), "the job had finished; give it more videos"
+        assert len(below) >= 3, f"no decoding workers below the job; {seen()}"  # forkserver, 2
+        wait_for(lambda: not _alive(below), 300, "the decoding workers to end", seen)
     finally:
         for pid in _alive(below):
             os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pids: set[int]) -> set[int]:
-    alive = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if state != "Z":
-            alive.add(pid)
-    return alive
