@@ -555,7 +555,10 @@ def test_plan_list_names_the_cells_of_each_job(tmp_path):
     assert len(pretrain) == 15 and all(" missing: " in line for line in pretrain)
     row16 = [line for line in pretrain if "table2 Exp 16 (seed 0)" in line]
     assert len(row16) == 1 and "table3 Exp BYOL-4 (seed 0)" in row16[0]
-    assert result[-1] == "111 missing of 111 jobs"  # 15 + 32 + 32 + 32
+    # 15 + 32 + 32 + 32, and the default preset's positive control: a fine-tune, two features
+    assert result[-1] == "114 missing of 114 jobs"
+    control = [line for line in result if line.startswith("finetune") and "control" in line]
+    assert len(control) == 1 and "table2 control (seed 0)" in control[0]
 
 
 def test_the_frame_cache_switch_adds_cache_jobs_that_the_jobs_read():

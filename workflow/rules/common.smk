@@ -203,12 +203,15 @@ def runtime(base):
 
 def table_inputs(wildcards):
     """One stamp per cell (rule cell_runs), so the table job's reason names a few stamps, not
-    every run output of the table; the positive control's outputs; the lost-output marker."""
+    every run output of the table; the positive control's outputs; the lost-output marker.
+    """
     rows = range(len(PLAN.cells[wildcards.table]))
     control = [str(p) for p in PLAN.control_files(wildcards.table)]
-    return [f"runs/cells/{wildcards.table}/row{row}.done" for row in rows] + control + [
-        LOST[wildcards.table]
-    ]
+    return (
+        [f"runs/cells/{wildcards.table}/row{row}.done" for row in rows]
+        + control
+        + [LOST[wildcards.table]]
+    )
 
 
 def cell_exp(wildcards):
