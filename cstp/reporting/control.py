@@ -55,7 +55,8 @@ def control_lines(plan: Plan, table: str, row: dict | None) -> list[str]:
         scores.append(f"{label} {mean:.1f}" + ("" if std is None else f" +- {std:.1f}"))
     return [
         "",
-        f"Positive control ({NAME}, the preset's backbone, probed as every cell): "
+        "Positive control (the preset's backbone trained on the pretraining set's labels, its "
+        "linear probe as every cell's): "
         + "; ".join(scores)
         + ".",
     ]
