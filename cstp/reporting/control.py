@@ -56,9 +56,7 @@ def control_lines(plan: Plan, table: str, row: dict | None) -> list[str]:
     return [
         "",
         "Positive control (the preset's backbone trained on the pretraining set's labels, its "
-        "linear probe as every cell's): "
-        + "; ".join(scores)
-        + ".",
+        "linear probe as every cell's): " + "; ".join(scores) + ".",
     ]
 
 
