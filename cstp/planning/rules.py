@@ -88,25 +88,14 @@ def schema_error(config: Mapping[str, Any], schema_path: Path) -> str | None:
     naming the key, or None."""
     import jsonschema
 
-    schema = with_components(yaml.safe_load(Path(schema_path).read_text()))
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(dict(config))
-    )
-    if error is None:
-        return None
-    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-    message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
-    return f"{where}: {message}"
+    return _first_error(jsonschema.Draft202012Validator, config, schema_path)
 
 
 def check_config(config: dict[str, Any], schema_path: Path) -> None:
-    """Check `config` against the schema once (CstpError: one line naming the key), then fill in
-    the defaults the schema gives for keys it leaves out."""
+    """Check `config` against the schema in one pass that also fills in the defaults the schema
+    gives for keys it leaves out; CstpError, one line naming the key, on a violation."""
     import jsonschema
 
-    problem = schema_error(config, schema_path)
-    if problem:
-        raise CstpError(problem)
     base = jsonschema.Draft202012Validator
     properties = base.VALIDATORS["properties"]
 
@@ -118,9 +107,21 @@ def check_config(config: dict[str, Any], schema_path: Path) -> None:
         yield from properties(validator, wanted, instance, schema)
 
     filler = jsonschema.validators.extend(base, {"properties": with_defaults})
+    problem = _first_error(filler, config, schema_path)
+    if problem:
+        raise CstpError(problem)
+
+
+def _first_error(validator, config: Mapping[str, Any], schema_path: Path) -> str | None:
+    import jsonschema
+
     schema = with_components(yaml.safe_load(Path(schema_path).read_text()))
-    for _ in filler(schema).iter_errors(config):
-        pass  # every error was refused above; this pass only fills defaults
+    error = jsonschema.exceptions.best_match(validator(schema).iter_errors(config))
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
+    return f"{where}: {message}"
 
 
 def with_components(schema: dict[str, Any]) -> dict[str, Any]:
