@@ -161,7 +161,7 @@ def _smoke_optim(recipe: str, key: str, value) -> dict:
     [
         (
             {"preset": "nope"},
-            "preset: 'nope' is not defined; defined presets: default, paper, smoke",
+            "preset: 'nope' is not defined; defined presets: default, effects, paper, smoke",
         ),
         ({"seeds": []}, "[] should be non-empty"),
         (
