@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -194,6 +195,17 @@ def _planned(work: Path, target: str = "results/table5.csv") -> dict[str, int]:
     return {rule: int(n) for rule, n in counts if rule != "total"}
 
 
+@contextmanager
+def _appended(path: Path, line: str):
+    """`path` with `line` added at its end for the duration, then as it was."""
+    text = path.read_text()
+    path.write_text(f"{text}\n{line}\n")
+    try:
+        yield
+    finally:
+        path.write_text(text)
+
+
 @pytest.mark.slow
 def test_a_change_of_comments_docstrings_or_layout_reruns_nothing(smoke_run):
     library = sorted((smoke_run / "cstp").rglob("*.py"))
@@ -211,10 +223,7 @@ def test_a_change_of_comments_docstrings_or_layout_reruns_nothing(smoke_run):
 
 @pytest.mark.slow
 def test_a_change_of_probe_code_reruns_features_and_tables_only(smoke_run):
-    probe = smoke_run / "cstp" / "engine" / "probe.py"
-    text = probe.read_text()
-    try:
-        probe.write_text(text + "\nPROBE_CHANGED = True\n")
+    with _appended(smoke_run / "cstp" / "engine" / "probe.py", "PROBE_CHANGED = True"):
         planned = _planned(smoke_run)
         assert planned == {"code_stamp": 1, "features": 4, "cell_runs": 4, "table": 1}
         listing = cstp(
@@ -226,19 +235,12 @@ def test_a_change_of_probe_code_reruns_features_and_tables_only(smoke_run):
         assert not [
             line for line in listing.splitlines() if line.startswith("pretrain") and "stale" in line
         ]
-    finally:
-        probe.write_text(text)
 
 
 @pytest.mark.slow
 def test_a_change_of_latex_code_reruns_the_tables_only(smoke_run):
-    latex = smoke_run / "cstp" / "reporting" / "latex.py"
-    text = latex.read_text()
-    try:
-        latex.write_text(text + "\nLATEX_CHANGED = True\n")
+    with _appended(smoke_run / "cstp" / "reporting" / "latex.py", "LATEX_CHANGED = True"):
         assert _planned(smoke_run) == {"code_stamp": 1, "table": 1}
-    finally:
-        latex.write_text(text)
 
 
 @pytest.mark.slow
