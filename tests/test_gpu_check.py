@@ -3,6 +3,7 @@ the one call a GPU session gets is not its first run."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,5 +25,9 @@ def test_the_gpu_check_runs_every_part_at_a_tiny_size_on_the_cpu(tmp_path):
     assert report["device"] == "cpu" and report["bench"][0]["precision_run"] == "fp32"
     pretrain = report["pretrain"]
     assert pretrain["steps"] >= 20 and pretrain["exit_after_sigusr1"] == 128 + 10
-    assert pretrain["tensors_differing"] == [] and "at epoch 2" in pretrain["resumed_from"][0]
+    assert pretrain["tensors_differing"] == [] and len(pretrain["resumed_from"]) == 1
+    # The signal follows the first epoch's line; on a busy machine the run may be an epoch further
+    # on by then, so the check asks only that it resumed mid-way, not at its end.
+    epoch = int(re.search(r"at epoch (\d+)", pretrain["resumed_from"][0]).group(1))
+    assert 2 <= epoch <= pretrain["epochs"]
     assert 0 <= report["finetune"]["top1_video"] <= 1 and report["finetune"]["test_videos"] > 0

@@ -161,6 +161,7 @@ def interrupted_pretraining(spec: PretrainSpec, index: Path, work: Path, device:
     return {
         "spec": spec_hash(spec),
         "steps": epochs * per_epoch,
+        "epochs": epochs,
         "seconds_whole": seconds,
         "exit_after_sigusr1": stopped,
         "resumed_from": [ln for ln in history.read_text().splitlines() if "resuming" in ln],
