@@ -11,7 +11,7 @@ from cstp.engine.evaluate import accuracies, evaluate
 from cstp.engine.features import extract
 from cstp.engine.finetune import finetune, split_validation, video_group
 from cstp.engine.pretrain import pretrain
-from cstp.engine.probe import linear_probe, retrieval_recall, retrieve
+from cstp.engine.probe import effective_rank, linear_probe, retrieval_recall, retrieve
 from cstp.engine.runtime import Runtime
 from cstp.engine.trainer import Interrupted, NonFiniteLoss, learning_rate, make_optimizer
 from cstp.errors import CstpError
@@ -255,6 +255,18 @@ def test_linear_probe_separates_separable_features():
     assert result["probe_test"] > 0.95
     shuffled = linear_probe(train, labels[torch.randperm(60)], test, labels)
     assert shuffled["probe_test"] < 0.7
+
+
+def test_effective_rank_counts_equally_strong_directions():
+    # Rows +-e_i for i < k: centred already, k singular values of sqrt(2), entropy log k.
+    eye = torch.eye(6)
+    for k in (1, 2, 5):
+        features = torch.cat([eye[:k], -eye[:k]])
+        assert effective_rank(features) == pytest.approx(k)
+    # Variances 3 : 1 on two axes: p = (3/4, 1/4), rank exp(-(3/4 ln 3/4 + 1/4 ln 1/4)) = 1.7548.
+    features = torch.tensor([[3**0.5, 0.0], [-(3**0.5), 0.0], [0.0, 1.0], [0.0, -1.0]])
+    assert effective_rank(features) == pytest.approx(1.7548, abs=1e-4)
+    assert effective_rank(torch.ones(4, 3)) == 0.0  # every video the same vector
 
 
 def test_validation_groups_never_straddle():

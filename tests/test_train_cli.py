@@ -73,9 +73,10 @@ def test_a_cell_from_the_command_line(synth_index, tmp_path, capsys):
     assert json.loads((tmp_path / "r.json").read_text())["retrieval"]["center"] is False
     assert main(["probe", "--features", features, "--out", str(tmp_path / "pr.json")]) == 0
     probe = json.loads((tmp_path / "pr.json").read_text())
-    assert (
-        probe["probe_test"] == json.loads((tmp_path / "f" / "probe.json").read_text())["probe_test"]
-    )  # the same features and settings give the same probe, alone or in the features job
+    in_job = json.loads((tmp_path / "f" / "probe.json").read_text())
+    # The same features and settings give the same probe, alone or in the features job.
+    assert probe["probe_test"] == in_job["probe_test"]
+    assert probe["feature_rank"] == in_job["feature_rank"] > 1.0
 
 
 def test_bad_spec_key_and_missing_index_are_one_line_errors(tmp_path, capsys):

@@ -57,7 +57,10 @@ def run_probe(args: argparse.Namespace) -> int:
 
 
 def _report_probe(metrics: dict) -> None:
-    print(f"linear probe: test accuracy {metrics['probe_test']:.4f}")
+    print(
+        f"linear probe: test accuracy {metrics['probe_test']:.4f}; "
+        f"effective rank of the training features {metrics['feature_rank']:.1f}"
+    )
 
 
 def _report_retrieval(metrics: dict) -> None:

@@ -97,6 +97,20 @@ def linear_probe(
     return {"probe_train": float(train_acc), "probe_test": float(test_acc)}
 
 
+def effective_rank(features: torch.Tensor) -> float:
+    """exp of the entropy of the centred features' normalised squared singular values (Roy and
+    Vetterli 2007): k for k equally strong independent directions, near 1 for a representation
+    that has collapsed onto one direction. Written beside the probe's accuracy, it shows an
+    encoder whose features hold a single cue (docs/synthetic-world.md, BYOL alone)."""
+    centred = features.double() - features.double().mean(0)
+    energy = torch.linalg.svdvals(centred).square()
+    if float(energy.sum()) == 0.0:
+        return 0.0
+    p = energy / energy.sum()
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
 def load_features(path: Path) -> dict:
     data = checkpoint.load(path)
     if data is None:
@@ -130,5 +144,6 @@ def probe(features: Path, out: Path, spec: ProbeSpec = ProbeSpec()) -> dict:
     metrics = linear_probe(
         train["features"], train["labels"], test["features"], test["labels"], spec
     )
+    metrics["feature_rank"] = effective_rank(train["features"])
     checkpoint.write_json(out, {"probe": to_dict(spec)} | metrics)
     return metrics
