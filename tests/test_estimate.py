@@ -135,8 +135,11 @@ def test_an_index_on_disk_gives_the_video_counts(tmp_path, monkeypatch):
 def test_a_synthetic_dataset_not_generated_yet_is_named(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     plan = Plan.from_config(copy.deepcopy(CONFIG))
-    bench = Rates.from_bench(bench_file(tmp_path / "b.json", clip="8x32x32"))
-    bench = dataclasses.replace(bench, backbone="r2plus1d_10 x0.25")  # the default's
+    preset = CONFIG["presets"]["default"]
+    clip = f"{preset['clip']['frames']}x{preset['clip']['size']}x{preset['clip']['size']}"
+    bench = Rates.from_bench(bench_file(tmp_path / "b.json", clip=clip))
+    backbone = f"{preset['backbone']['name']} x{preset['backbone']['width']}"  # the default's
+    bench = dataclasses.replace(bench, backbone=backbone)
     with pytest.raises(CstpError, match="not generated yet; make it with `snakemake"):
         estimate(plan, ["table2"], bench)
 
