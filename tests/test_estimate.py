@@ -12,7 +12,7 @@ import yaml
 
 from cstp.cli import main
 from cstp.errors import CstpError
-from cstp.planning.estimate import ANCHORS, BARE, EFFICIENCY, PUBLISHED, Rates, estimate
+from cstp.planning.estimate import ANCHORS, BARE, EFFICIENCY, PUBLISHED, Rates, _name, estimate
 from cstp.planning.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,11 +135,9 @@ def test_an_index_on_disk_gives_the_video_counts(tmp_path, monkeypatch):
 def test_a_synthetic_dataset_not_generated_yet_is_named(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     plan = Plan.from_config(copy.deepcopy(CONFIG))
-    preset = CONFIG["presets"]["default"]
-    clip = f"{preset['clip']['frames']}x{preset['clip']['size']}x{preset['clip']['size']}"
-    bench = Rates.from_bench(bench_file(tmp_path / "b.json", clip=clip))
-    backbone = f"{preset['backbone']['name']} x{preset['backbone']['width']}"  # the default's
-    bench = dataclasses.replace(bench, backbone=backbone)
+    spec = plan.runs_of(["table2"])["pretrain"][0].spec
+    bench = Rates.from_bench(bench_file(tmp_path / "b.json"))
+    bench = dataclasses.replace(bench, backbone=_name(spec.backbone))  # the default's
     with pytest.raises(CstpError, match="not generated yet; make it with `snakemake"):
         estimate(plan, ["table2"], bench)
 
