@@ -12,7 +12,16 @@ import yaml
 
 from cstp.cli import main
 from cstp.errors import CstpError
-from cstp.planning.estimate import ANCHORS, BARE, EFFICIENCY, PUBLISHED, Rates, _name, estimate
+from cstp.planning.estimate import (
+    ANCHORS,
+    BARE,
+    EFFICIENCY,
+    PUBLISHED,
+    Rates,
+    _name,
+    estimate,
+    job_weight,
+)
 from cstp.planning.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,3 +191,31 @@ def test_a_bench_of_a_backbone_no_job_uses_is_said(tmp_path, monkeypatch, capsys
     assert main(["plan", *config, "--estimate", "--bench", str(tmp_path / "b.json"), "table5"]) == 0
     out = capsys.readouterr().out
     assert "measured r2plus1d_10 x0.25, which no job here uses" in out and "anchor: one H100" in out
+
+
+def test_job_weights_start_the_longest_pretraining_first(tmp_path, monkeypatch):
+    # The workflow's job priorities: before the synthetic data exist each video counts once, and
+    # every pretraining job (60 epochs of its passes) outweighs every other job of the table.
+    monkeypatch.chdir(tmp_path)
+    plan = Plan.from_config(copy.deepcopy(CONFIG))
+    runs = plan.runs_of(["table2"])
+    weights = {kind: [job_weight(plan, run) for run in runs[kind]] for kind in runs}
+    spec = max(runs["pretrain"], key=lambda run: run.spec.backbone_passes).spec
+    clip = spec.sampling.clip
+    voxels = clip.frames * clip.size * clip.size
+    assert max(weights["pretrain"]) == spec.optim.epochs * spec.backbone_passes * voxels
+    others = weights["finetune"] + weights["evaluate"] + weights["features"]
+    assert min(weights["pretrain"]) > max(others)
+    # Two clips trained per sample, and BYOL's target encoder embeds both again without gradient.
+    epochs = spec.optim.epochs
+    assert sorted(set(weights["pretrain"])) == [epochs * 2 * voxels, epochs * (2 + 2 / 3) * voxels]
+
+
+def test_job_weights_read_the_index_once_it_exists(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = Plan.from_config(copy.deepcopy(CONFIG))
+    run = plan.runs_of(["table2"])["pretrain"][0]
+    before = job_weight(plan, run)
+    run.dataset.index.parent.mkdir(parents=True)
+    run.dataset.index.write_text("subset,status\n" + "train,ok\n" * 30 + "test,ok\n" * 10)
+    assert job_weight(plan, run) == 30 * before

@@ -124,9 +124,10 @@ def _index_counts(index: Path, mtime_ns: int) -> tuple[int, int]:
     return int(ok.get("train", 0)), int(ok.get("test", 0))
 
 
-def job_passes(plan: Plan, run: Run) -> tuple[float, int]:
-    """Backbone passes of one job, and the voxels of its clips."""
-    train, test, _ = video_counts(run)
+def job_passes(plan: Plan, run: Run, counts: tuple[int, int] | None = None) -> tuple[float, int]:
+    """Backbone passes of one job, and the voxels of its clips; `counts`: (train, test) videos
+    instead of its dataset's."""
+    train, test = counts or video_counts(run)[:2]
     spec = run.spec
     if run.kind == "pretrain":
         clip = spec.sampling.clip
@@ -140,6 +141,18 @@ def job_passes(plan: Plan, run: Run) -> tuple[float, int]:
         finetune = plan.run("finetune", spec.finetune).spec
         return test * spec.test.clips / 3, _voxels(finetune.sampling.clip)
     return (train + test) * spec.views.clips / 3, _voxels(spec.clip)
+
+
+def job_weight(plan: Plan, run: Run) -> float:
+    """A job's backbone passes times its clips' voxels: its share of a device's work, and the
+    order in which jobs should start (the longest first, so the short ones fill the end instead of
+    one long job running alone). Before a synthetic dataset is generated, its videos count one each.
+    """
+    try:
+        passes, voxels = job_passes(plan, run)
+    except CstpError:
+        passes, voxels = job_passes(plan, run, counts=(1, 1))
+    return passes * voxels
 
 
 def _voxels(clip) -> int:

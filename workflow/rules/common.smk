@@ -8,6 +8,7 @@ from snakemake.utils import update_config
 
 from cstp.errors import CstpError
 from cstp.planning.code import fingerprint
+from cstp.planning.estimate import job_weight
 from cstp.planning.figures import figure_inputs as figure_files, load_figures
 from cstp.planning.plan import Plan
 from cstp.planning.resources import local_gpus
@@ -179,6 +180,19 @@ def encoder_option(kind):
 
 def model_of(wildcards):
     return f"runs/finetune/{PLAN.run('evaluate', wildcards.run).parent}/model.pt"
+
+
+def priority_of(kind):
+    """The job's estimated work (cstp.planning.estimate.job_weight, in millions): Snakemake starts
+    the longest ready jobs first, so the short ones fill the end instead of one long job running
+    alone. The data jobs (synth, scan, cache) come before any: every other job waits for them.
+    """
+    return lambda wildcards: job_weight(PLAN, PLAN.run(kind, wildcards.run)) / 1e6
+
+
+DATA_FIRST = (
+    1e9  # above any job's weight in millions (a paper-scale pretraining: about 1e6)
+)
 
 
 def cells_of(kind):

@@ -31,6 +31,7 @@ rule synth:
         "logs/synth/{synth}_{kind}.log",
     benchmark:
         "benchmarks/synth/{synth}_{kind}.tsv"
+    priority: DATA_FIRST
     conda:
         ENV
     threads: 2
@@ -54,6 +55,7 @@ rule scan:
         "logs/scan/{dataset}_split{split}.log",
     benchmark:
         "benchmarks/scan/{dataset}_split{split}.tsv"
+    priority: DATA_FIRST
     conda:
         ENV
     threads: 1
@@ -78,6 +80,7 @@ rule cache:
         "logs/cache/{cache}.log",
     benchmark:
         "benchmarks/cache/{cache}.tsv"
+    priority: DATA_FIRST
     conda:
         ENV
     threads: 2

@@ -15,6 +15,7 @@ rule evaluate:
         "logs/evaluate/{run}.log",
     benchmark:
         "benchmarks/evaluate/{run}.tsv"
+    priority: priority_of("evaluate")
     conda:
         ENV
     threads: OTHER.threads
@@ -47,6 +48,7 @@ rule features:
         "logs/features/{run}.log",
     benchmark:
         "benchmarks/features/{run}.tsv"
+    priority: priority_of("features")
     conda:
         ENV
     threads: OTHER.threads

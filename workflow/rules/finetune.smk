@@ -16,6 +16,7 @@ rule finetune:
         "logs/finetune/{run}.log",
     benchmark:
         "benchmarks/finetune/{run}.tsv"
+    priority: priority_of("finetune")
     conda:
         ENV
     threads: TRAIN.threads

@@ -16,6 +16,7 @@ rule pretrain:
         "logs/pretrain/{run}.log",
     benchmark:
         "benchmarks/pretrain/{run}.tsv"
+    priority: priority_of("pretrain")
     conda:
         ENV
     threads: TRAIN.threads
