@@ -271,10 +271,11 @@ class FrameCache:
             raise CstpError(f"--cache {self.root}: no frame cache here (build it with cstp cache)")
         self.short_side = manifest["short_side"]
         self.videos = manifest["videos"]
-        # Arrays this process has checked (source unchanged, bytes as written), mapped once: a
-        # job reads each video once an epoch, and the checks and `np.load` cost about a
-        # millisecond a read, 5 % of a small pretraining step (docs/data.md).
-        self._checked: dict[str, np.ndarray] = {}
+        # Arrays this process has checked (source unchanged, bytes as written): a job reads each
+        # video once an epoch, and the checks cost a few percent of a small pretraining step.
+        # Each read maps its array anew: a mapping holds a file descriptor, and a real dataset's
+        # thousands of videos would exceed the limit on open files.
+        self._checked: set[str] = set()
 
     def source(self, path: str, frames: int) -> CachedSource | None:
         entry = self.videos.get(str(path))
@@ -282,7 +283,7 @@ class FrameCache:
             log.warning("%s: not in the frame cache %s; decoding it", path, self.root)
             return None
         if entry["file"] in self._checked:
-            return CachedSource(self._checked[entry["file"]])
+            return CachedSource(_load_array(self.root / entry["file"], entry))
         try:
             stamp = _stamp(path)
         except OSError:
@@ -302,7 +303,7 @@ class FrameCache:
                 *(path, self.root, damage),
             )
             return None
-        self._checked[entry["file"]] = source.array
+        self._checked.add(entry["file"])
         return source
 
 
