@@ -80,9 +80,8 @@ def _array_digest(file: Path) -> str:
     return digest.hexdigest()
 
 
-def array_damage(entry: dict, root: Path, content: bool = True) -> str | None:
-    """What is wrong with an entry's array file (missing, of another size, other bytes), or None.
-    The size is always checked; the bytes when `content`."""
+def array_damage(entry: dict, root: Path) -> str | None:
+    """What is wrong with an entry's array file (missing, of another size, other bytes), or None."""
     file = root / entry["file"]
     try:
         size = file.stat().st_size
@@ -90,7 +89,7 @@ def array_damage(entry: dict, root: Path, content: bool = True) -> str | None:
         return f"{file.name} is missing"
     if size != entry["array_bytes"]:
         return f"{file.name} holds {size} bytes, not {entry['array_bytes']}"
-    if content and _array_digest(file) != entry["array_digest"]:
+    if _array_digest(file) != entry["array_digest"]:
         return f"{file.name} does not hold the bytes it was written with"
     return None
 

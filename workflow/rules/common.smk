@@ -190,9 +190,8 @@ def priority_of(kind):
     return lambda wildcards: job_weight(PLAN, PLAN.run(kind, wildcards.run)) / 1e6
 
 
-DATA_FIRST = (
-    1e9  # above any job's weight in millions (a paper-scale pretraining: about 1e6)
-)
+# Above any job's weight in millions (a paper-scale pretraining: about 1e6).
+DATA_FIRST = 1e9
 
 
 def cells_of(kind):
