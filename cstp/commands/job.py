@@ -47,7 +47,9 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
         help="torch.compile the backbone: on (--compile alone), off, or cuda (on a GPU only)",
     )
     group.add_argument(
-        "--no-channels-last", action="store_true", help="keep contiguous layout on CUDA"
+        "--no-channels-last",
+        action="store_true",
+        help="keep the contiguous layout (training, and CUDA inference, use channels_last_3d)",
     )
     group.add_argument(
         "--deterministic",

@@ -98,7 +98,7 @@ def finetune(
     rows = load_subset(index, "train", min_frames=spec.sampling.clip.frames)
     classes = class_count(index)
     train_rows, val_rows = split_validation(rows, spec.val_fraction, spec.seed)
-    model = prepare_model(build_classifier(spec, classes, encoder), device, runtime)
+    model = prepare_model(build_classifier(spec, classes, encoder), device, runtime, training=True)
     dataset = ClipDataset(train_rows, spec.sampling, spec.seed, runtime.cache)
     loader, batches = epoch_loader(dataset, spec.optim, spec.seed, runtime.workers, device)
     trained = dist.data_parallel(model, device)

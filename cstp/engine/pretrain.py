@@ -57,7 +57,7 @@ def pretrain(
     model, scheme, _ = build_model(spec)
     if spec.sync_batchnorm and dist.is_distributed():
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    model = prepare_model(model, device, runtime)
+    model = prepare_model(model, device, runtime, training=True)
     optimizer = make_optimizer(model, spec.optim)
     trained = dist.data_parallel(model, device)
 

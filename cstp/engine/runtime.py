@@ -30,7 +30,7 @@ class Runtime:
     device: str = "auto"  # auto: CUDA when present, else CPU
     threads: int | None = None  # torch intra-op threads (default: the job's cores)
     workers: int = 0  # data-loader processes
-    channels_last: bool = True  # channels_last_3d on CUDA (ignored on CPU)
+    channels_last: bool = True  # channels_last_3d: training jobs, and inference on CUDA
     compile: str = "off"  # torch.compile the backbone: on, off, or cuda (on a GPU only)
     cache: Path | None = None  # a frame cache (`cstp cache`) to read instead of decoding
     deterministic: bool = False  # CUDA: deterministic kernels only (slower; bit-equal reruns)
@@ -123,12 +123,17 @@ def compiles(runtime: Runtime, device: torch.device) -> bool:
     return runtime.compile == "on" or (runtime.compile == "cuda" and device.type == "cuda")
 
 
-def prepare_model(model: torch.nn.Module, device: torch.device, runtime: Runtime):
-    """Move to `device`; on CUDA use channels_last_3d (a 1.6x step for 3D convs in bf16, see
-    shared notes); compile the backbone (`model.backbone`, or `model` when it is a backbone) in
-    place when asked: state-dict keys are unchanged, so checkpoints and encoders are too."""
+def prepare_model(
+    model: torch.nn.Module, device: torch.device, runtime: Runtime, training: bool = False
+):
+    """Move to `device`, in channels_last_3d unless the runtime says not to: on CUDA always (a
+    1.6x step for 3D convs in bf16, shared notes), on a CPU for training only (R(2+1)D-10 at 1/8
+    width, one thread: a pretraining step 1.28x, a fine-tuning 1.13x, but a forward without
+    gradient 0.82x; docs/engine.md). Compile the backbone (`model.backbone`, or `model` when it
+    is a backbone) in place when asked: state-dict keys are unchanged, so checkpoints and
+    encoders are too."""
     model = model.to(device)
-    if runtime.channels_last and device.type == "cuda":
+    if runtime.channels_last and (training or device.type == "cuda"):
         model = model.to(memory_format=torch.channels_last_3d)
     if compiles(runtime, device):
         getattr(model, "backbone", model).compile()

@@ -96,7 +96,7 @@ def backbone_step(spec: PretrainSpec, runtime: Runtime, device: torch.device):
     torch.manual_seed(spec.seed)
     backbone = build_backbone(spec.backbone.name, spec.backbone.width)
     model = torch.nn.Sequential(backbone, torch.nn.Linear(backbone.out_dim, 10))
-    model = prepare_model(_Wrapped(model), device, runtime)
+    model = prepare_model(_Wrapped(model), device, runtime, training=True)
     optimizer = make_optimizer(model, spec.optim)
     clips, _ = random_batch(spec, {}, device)
     clips = clips.flatten(0, 1)  # the 2N clips of N pairs, as one batch
@@ -128,7 +128,7 @@ def joint_step(spec: PretrainSpec, runtime: Runtime, device: torch.device):
     that (e) feeds with real batches."""
     torch.manual_seed(spec.seed)
     model, scheme, classes = build_model(spec)
-    model = prepare_model(model, device, runtime)
+    model = prepare_model(model, device, runtime, training=True)
     optimizer = make_optimizer(model, spec.optim)
 
     def train(batch):

@@ -110,8 +110,8 @@ class ResourceSpec:
     compile: str = field(
         "off",
         "torch.compile the backbone: off, on, or cuda (when the job runs on a GPU); like "
-        "channels_last_3d on CUDA (always on), it moves numbers only by rounding and is not part "
-        "of a run's identity (docs/engine.md)",
+        "channels_last_3d (training, and CUDA inference), it moves numbers only by rounding "
+        "and is not part of a run's identity (docs/engine.md)",
         choices=("off", "on", "cuda"),
     )
 
