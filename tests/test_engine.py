@@ -1,5 +1,6 @@
 """The train / evaluate engine end to end on the tiny synthetic dataset, and its resumability."""
 
+import dataclasses
 import json
 import signal
 
@@ -145,6 +146,27 @@ def test_a_killed_and_resumed_pretraining_ends_bit_for_bit_equal(synth_index, tm
     for key, value in whole["final"].items():
         if key != "samples_per_s":
             assert resumed["final"][key] == value, key
+
+
+def test_a_checkpoint_of_other_code_is_not_resumed(synth_index, tmp_path, caplog):
+    """A code change re-runs a finished job (its code stamp): the job must train again, not
+    resume its final checkpoint and write the old weights. The same code still resumes."""
+    spec = pretrain_spec("byol", epochs=1)
+    old = dataclasses.replace(CPU, code="0123456789")
+    new = dataclasses.replace(CPU, code="abcdef0123")
+    pretrain(spec, synth_index, tmp_path / "run", old)
+    steps = []
+    pretrain(spec, synth_index, tmp_path / "run", old, hooks=(_record(steps),))
+    assert steps == []  # same code: the final checkpoint is resumed, nothing to train
+    caplog.set_level("WARNING")
+    pretrain(spec, synth_index, tmp_path / "run", new, hooks=(_record(steps),))
+    assert steps[0] == 1 and len(steps) == 3  # other code: every step of the epoch again
+    assert "written by other code (0123456789; this job's: abcdef0123)" in caplog.text
+    state = torch.load(tmp_path / "run" / "state" / "last.pt", weights_only=False)
+    assert state["code"] == "abcdef0123"
+    pretrain(spec, synth_index, tmp_path / "fresh", new)
+    a, b = _weights(tmp_path / "fresh" / "encoder.pt"), _weights(tmp_path / "run" / "encoder.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # as a fresh run of today's code
 
 
 def test_a_killed_and_resumed_finetune_ends_equal(synth_index, tmp_path, caplog):

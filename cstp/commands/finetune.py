@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         spec = dataclasses.replace(spec, protocol=args.protocol)
     job.check_index(args.index)
     job.start(args, "finetune", spec)
-    runtime = job.runtime(args)
+    runtime = job.runtime(args, "finetune")
     return job.trained(
         "finetune", lambda: finetune(spec, args.index, args.out, args.encoder, runtime), args.out
     )

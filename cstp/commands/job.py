@@ -61,8 +61,12 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def runtime(args: argparse.Namespace):
+def runtime(args: argparse.Namespace, kind: str | None = None):
+    """The job's runtime; a training job (`kind`) also carries the digest of its code, so that a
+    checkpoint written by other code is not resumed (docs/workflow.md, "What a code change
+    re-runs")."""
     from cstp.engine.runtime import Runtime
+    from cstp.planning.code import fingerprint
 
     return Runtime(
         device=args.device,
@@ -72,6 +76,7 @@ def runtime(args: argparse.Namespace):
         compile=args.compile,
         cache=args.cache,
         deterministic=args.deterministic,
+        code=fingerprint(kind)["digest"] if kind else None,
     )
 
 

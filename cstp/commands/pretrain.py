@@ -19,5 +19,5 @@ def run(args: argparse.Namespace) -> int:
     from cstp.specs.train import PretrainSpec
 
     spec = job.prepare(args, PretrainSpec, "pretrain")
-    runtime = job.runtime(args)
+    runtime = job.runtime(args, "pretrain")
     return job.trained("pretrain", lambda: pretrain(spec, args.index, args.out, runtime), args.out)

@@ -117,7 +117,7 @@ def finetune(
     optimizer = make_optimizer(model, spec.optim)
     validate = val.after_epoch if len(val_rows) else None
     args = (run_dir, trained, optimizer, spec.optim, loader, batches, step)
-    rows_out = Trainer(*args, end_epoch=validate, hooks=hooks).fit()
+    rows_out = Trainer(*args, end_epoch=validate, hooks=hooks, code=runtime.code).fit()
     metrics = {
         "run": spec_hash(spec),
         "protocol": spec.protocol,

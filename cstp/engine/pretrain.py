@@ -71,7 +71,16 @@ def pretrain(
     after = scheme.update_target if scheme is not None else None
     started = time.time()
     trainer = Trainer(
-        run_dir, trained, optimizer, spec.optim, loader, batches, step, after, hooks=hooks
+        run_dir,
+        trained,
+        optimizer,
+        spec.optim,
+        loader,
+        batches,
+        step,
+        after,
+        hooks=hooks,
+        code=runtime.code,
     )
     rows_out = trainer.fit()
     metrics = {

@@ -34,6 +34,7 @@ class Runtime:
     compile: str = "off"  # torch.compile the backbone: on, off, or cuda (on a GPU only)
     cache: Path | None = None  # a frame cache (`cstp cache`) to read instead of decoding
     deterministic: bool = False  # CUDA: deterministic kernels only (slower; bit-equal reruns)
+    code: str | None = None  # digest of the code the job runs: another's checkpoint is not resumed
 
     def torch_device(self) -> torch.device:
         """The device of this process. A bare `cuda` (or `auto` on a GPU machine) means the

@@ -164,8 +164,10 @@ class Trainer:
         end_epoch: Callable[[int], dict[str, float]] | None = None,
         hooks: tuple[Callable[[int], None], ...] = (),
         log_every: int | None = None,
+        code: str | None = None,
     ):
         self.run_dir, self.model, self.optimizer, self.spec = run_dir, model, optimizer, spec
+        self.code = code  # the job's code digest, kept in each checkpoint
         self.loader, self.batches, self.step_fn = loader, batches, step_fn
         self.after_step, self.end_epoch, self.hooks = after_step, end_epoch, hooks
         self.log_every = log_every or LOG_EVERY
@@ -307,6 +309,16 @@ class Trainer:
 
     def _resume(self) -> tuple[int, int, Meter]:
         state = self._load_state()
+        if state is not None and state.get("code") != self.code:
+            # New code re-runs a job (its code stamp); resuming would return the old result.
+            log.warning(
+                "%s: the checkpoint was written by other code (%s; this job's: %s), so training "
+                "starts from the beginning",
+                self.run_dir,
+                state.get("code") or "not recorded",
+                self.code,
+            )
+            state = None
         if state is None:
             self._rows: list[dict[str, float]] = []
             return 0, 0, Meter({})
@@ -334,6 +346,7 @@ class Trainer:
                 "count": meter.count,
                 "rows": self._rows,
                 "torch_rng": torch.get_rng_state(),
+                "code": self.code,
             },
             self.state_path,
         )
