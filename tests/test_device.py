@@ -277,6 +277,9 @@ def test_the_layout_moves_a_pretraining_only_by_rounding(synth_index, tmp_path):
         assert value == pytest.approx(plain["final"][name], rel=1e-4, abs=1e-6), name
     a = torch.load(tmp_path / "last" / "encoder.pt", weights_only=False)["state_dict"]
     b = torch.load(tmp_path / "contiguous" / "encoder.pt", weights_only=False)["state_dict"]
+    # The saved weights keep the layout they trained in: pretrain asked for channels_last_3d.
+    assert a["stem.0.weight"].is_contiguous(memory_format=torch.channels_last_3d)
+    assert not b["stem.0.weight"].is_contiguous(memory_format=torch.channels_last_3d)
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=2e-3, msg=key)

@@ -128,11 +128,12 @@ def prepare_model(
     model: torch.nn.Module, device: torch.device, runtime: Runtime, training: bool = False
 ):
     """Move to `device`, in channels_last_3d unless the runtime says not to: on CUDA always (a
-    1.6x step for 3D convs in bf16, shared notes), on a CPU for training only (R(2+1)D-10 at 1/8
-    width, one thread: a pretraining step 1.28x, a fine-tuning 1.13x, but a forward without
-    gradient 0.82x; docs/engine.md). Compile the backbone (`model.backbone`, or `model` when it
-    is a backbone) in place when asked: state-dict keys are unchanged, so checkpoints and
-    encoders are too."""
+    1.6x step for 3D convs in bf16, shared notes), on a CPU in training jobs only, their
+    validation and BYOL's target included (R(2+1)D-10 at 1/8 width, one thread: a whole
+    pretraining 1.28x, a fine-tuning 1.13x, but a forward without gradient 0.82x, so evaluation
+    and feature jobs stay contiguous; docs/engine.md). Compile the backbone (`model.backbone`,
+    or `model` when it is a backbone) in place when asked: state-dict keys are unchanged, so
+    checkpoints and encoders are too."""
     model = model.to(device)
     if runtime.channels_last and (training or device.type == "cuda"):
         model = model.to(memory_format=torch.channels_last_3d)
