@@ -70,19 +70,8 @@ def pretrain(
 
     after = scheme.update_target if scheme is not None else None
     started = time.time()
-    trainer = Trainer(
-        run_dir,
-        trained,
-        optimizer,
-        spec.optim,
-        loader,
-        batches,
-        step,
-        after,
-        hooks=hooks,
-        code=runtime.code,
-    )
-    rows_out = trainer.fit()
+    args = (run_dir, trained, optimizer, spec.optim, loader, batches, step, after)
+    rows_out = Trainer(*args, hooks=hooks, code=runtime.code).fit()
     metrics = {
         "run": spec_hash(spec),
         "kind": "pretrain",
