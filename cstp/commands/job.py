@@ -4,6 +4,7 @@ what it computes), the log header, and the record of the code that ran."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shlex
@@ -66,7 +67,6 @@ def runtime(args: argparse.Namespace, kind: str | None = None):
     checkpoint written by other code is not resumed (docs/workflow.md, "What a code change
     re-runs")."""
     from cstp.engine.runtime import Runtime
-    from cstp.planning.code import fingerprint
 
     return Runtime(
         device=args.device,
@@ -76,7 +76,7 @@ def runtime(args: argparse.Namespace, kind: str | None = None):
         compile=args.compile,
         cache=args.cache,
         deterministic=args.deterministic,
-        code=fingerprint(kind)["digest"] if kind else None,
+        code=code_of(kind)["digest"] if kind else None,
     )
 
 
@@ -117,13 +117,21 @@ def check_index(path: Path) -> None:
         raise CstpError(f"{path}: no such index file; write it with `cstp data scan ... --probe`")
 
 
+@functools.cache
+def code_of(kind: str) -> dict:
+    """The fingerprint of the library code a job of `kind` runs, once per process: a training
+    job's checkpoints and its code.json record the same one."""
+    from cstp.planning.code import fingerprint
+
+    return fingerprint(kind)
+
+
 def record_code(kind: str, run_dir: Path) -> None:
     """run_dir/code.json: the fingerprint of the library code this job ran (`cstp plan --list`
     compares it with the code of today to call a finished job stale)."""
     from cstp.files import write_text_atomic
-    from cstp.planning.code import fingerprint
 
-    text = json.dumps(fingerprint(kind), indent=1, sort_keys=True) + "\n"
+    text = json.dumps(code_of(kind), indent=1, sort_keys=True) + "\n"
     write_text_atomic(Path(run_dir) / "code.json", text, "code record")
 
 
