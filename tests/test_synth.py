@@ -232,7 +232,7 @@ def test_rerun_with_another_spec_replaces_stale_videos(tmp_path):
         (["--datasets", "ucf101,kinetics"], "--datasets ucf101,kinetics: expected"),
         (["--preset", "huge"], "--preset huge: expected one of default, tiny"),
         (["--workers", "0"], "--workers 0: expected"),
-        (["--world", "5"], "--world 5: expected one of 2, 3, 4"),
+        (["--world", "6"], "--world 6: expected one of 2, 3, 4, 5"),
     ],
 )
 def test_bad_options_name_the_option_value_and_expectation(args, expected, tmp_path, capsys):

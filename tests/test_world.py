@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import colorsys
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -17,6 +20,7 @@ from cstp.data.world import (
     UCF_CLASSES,
     ActionClass,
     VideoParams,
+    actor_look,
     actor_track,
     balanced_counts,
     camera_offset,
@@ -166,7 +170,30 @@ def test_walker_bobs_at_the_same_hertz_at_any_frame_rate():
     assert peaks[0] == peaks[1] == pytest.approx(GAIT_HZ, abs=0.13)
 
 
-@pytest.mark.parametrize("world", [2, 3, 4])
+def test_world_5_actor_changes_its_colour_and_size_but_keeps_its_footing():
+    """World 5 draws world 4's numbers; its actor's hue turns half a circle in 1 s, its size swings
+    +-20 %, and a rolling ball still touches the ground line. World 4's actor keeps its look."""
+    drift, follow = (params_of("ball", "roll", seed=5, world=w) for w in (5, 4))
+    assert dataclasses.replace(drift, world=4) == follow
+    t = np.arange(250) / 25
+    colors, radii = actor_look(drift, t)
+    hues = np.array([colorsys.rgb_to_hsv(*c)[0] for c in colors])
+    assert np.allclose(np.mod(hues[25:] - hues[:-25], 1), 0.5, atol=1e-6)
+    assert 0.8 * drift.radius - 1e-9 <= radii.min() < 0.82 * drift.radius
+    assert 1.18 * drift.radius < radii.max() <= 1.2 * drift.radius + 1e-9
+    still_colors, still_radii = actor_look(follow, t)
+    assert (still_colors == np.asarray(follow.color)).all() and (still_radii == follow.radius).all()
+    frames = render_video(drift, 128, 96, 25, 250, layers={"actor"})
+    mask = frames.max(axis=-1) > 0
+    area = mask.sum(axis=(1, 2))
+    assert area.max() > 1.8 * area.min()  # (1.2 / 0.8)^2 = 2.25 at most
+    lowest = np.array([np.nonzero(m.any(axis=1))[0].max() for m in mask])
+    _, shake = camera_offset(drift, t)
+    ground_row = (drift.scene.ground_line + shake) * 96 - 0.5
+    assert np.abs(lowest - ground_row).max() <= 1.0
+
+
+@pytest.mark.parametrize("world", [2, 3, 4])  # world 5's shadow grows and shrinks with its actor
 def test_shadow_is_darker_when_the_actor_is_low(world):
     params = params_of("ball", "bounce", seed=7, world=world)
     fps, n = 25, 60
@@ -267,7 +294,7 @@ def _probe(train, test, kind: str) -> float:
     return float((linear(x_test).argmax(dim=1).numpy() == test[1]).mean())
 
 
-@pytest.mark.parametrize("world", [2, 3, 4])
+@pytest.mark.parametrize("world", [2, 3, 4, 5])
 def test_single_frames_do_not_give_the_class_away(world):
     """8 classes (chance 0.125), 20 training and 10 held-out videos each; over 4 seeds (training
     seed 2k, held-out seed 2k + 1), world 2: pixels of one frame 0.16-0.23, spectrum of one frame
@@ -276,7 +303,9 @@ def test_single_frames_do_not_give_the_class_away(world):
     over the appearance 0.11-0.19). World 3: pixels 0.19-0.38, one frame 0.39-0.55, 8 frames
     0.64-0.75, clip 0.73-0.84 (lead over one frame 0.21-0.34, over the appearance 0.05-0.14).
     World 4: pixels 0.26-0.33, one frame 0.46-0.56, 8 frames 0.63-0.79, clip 0.79-0.85 (lead over
-    one frame 0.29-0.36, over the appearance 0.06-0.16)."""
+    one frame 0.29-0.36, over the appearance 0.06-0.16). World 5: pixels 0.24-0.33, one frame
+    0.29-0.50, 8 frames 0.56-0.68, clip 0.66-0.76 (lead over one frame 0.26-0.44, over the
+    appearance 0.06-0.16)."""
     train, test = _videos(20, seed=0, world=world), _videos(10, seed=1, world=world)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny problem: more threads only contend

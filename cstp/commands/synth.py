@@ -39,7 +39,7 @@ def register(sub) -> None:
         default="default",
         metavar="NAME",
         help="default, plain (default in world 3), follow (world 4, 48 HMDB-like videos per "
-        "class) or tiny (default: default)",
+        "class), drift (follow in world 5) or tiny (default: default)",
     )
     parser.add_argument(
         "--datasets",
@@ -64,8 +64,8 @@ def register(sub) -> None:
         "--world",
         metavar="V",
         help="world version: 2, a landscape; 3, a plain backdrop with no scene identity or up; "
-        "4, world 3 with a camera that follows the actor (default: the preset's; "
-        "docs/synthetic-world.md)",
+        "4, world 3 with a camera that follows the actor; 5, world 4 with an actor whose colour "
+        "and size drift (default: the preset's; docs/synthetic-world.md)",
     )
     parser.add_argument("--workers", metavar="N", help="processes (default: number of cores)")
     parser.add_argument(

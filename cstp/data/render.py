@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from cstp.data.noise import hash01, value_noise
 from cstp.data.world import (
+    DRIFT_SIZE,
     FOLLOW_OFFSET,
     JITTER,
     PAN_RANGE,
@@ -17,11 +19,10 @@ from cstp.data.world import (
     SHAPES,
     VideoParams,
     actor_bounds,
+    actor_look,
     actor_track,
     camera_offset,
-    hash01,
     support,
-    value_noise,
 )
 
 LAYERS = frozenset({"scene", "shadow", "actor", "distractors"})
@@ -147,7 +148,8 @@ class _Canvas:
 
 def _paint_body(canvas, shape, radius, color, cx, cy, angle) -> None:
     """An anti-aliased shape lit from above, with a dark band that shows its rotation."""
-    half = int(np.ceil(1.2 * radius * canvas.height)) + 1
+    radius = np.broadcast_to(np.asarray(radius, np.float64), cx.shape)[:, None, None]
+    half = int(np.ceil(1.2 * radius.max() * canvas.height)) + 1
     rows, cols, dx, dy = canvas.window(cx, cy, half, half)
     cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
     px, py = (cos * dx + sin * dy) / radius, (cos * dy - sin * dx) / radius
@@ -155,27 +157,31 @@ def _paint_body(canvas, shape, radius, color, cx, cy, angle) -> None:
     alpha = np.clip(0.5 - dist, 0, 1)
     shade = np.clip(0.8 + 0.3 * dy / radius, 0.45, 1.15)
     shade = np.where(np.abs(py) < 0.22, 0.5 * shade, shade)
-    canvas.paint(rows, cols, alpha, np.clip(np.asarray(color) * shade[..., None], 0, 1))
+    color = np.broadcast_to(np.asarray(color, np.float64), (*cx.shape, 3))[:, None, None]
+    canvas.paint(rows, cols, alpha, np.clip(color * shade[..., None], 0, 1))
 
 
 def _paint_actor(canvas, params: VideoParams, t, cam_x, shake_y, layers) -> None:
-    h, r = canvas.height, params.radius
+    h = canvas.height
     x, y, angle = actor_track(params, t)
+    colors, r = actor_look(params, t)
+    if params.motion.kind != "swing":  # a grown or shrunk actor still rests on what carries it
+        y = y + (r - params.radius) * support(params.shape, angle)
     top = params.scene.ground_line
     cx, cy = (x - cam_x) * h, (top + shake_y - y) * h
     if "shadow" in layers:
         lift = np.maximum(y - support(params.shape, angle) * r, 0)
-        half_w, half_h = int(np.ceil(2.2 * r * h)) + 1, int(np.ceil(0.4 * r * h)) + 1
+        half_w, half_h = int(np.ceil(2.2 * r.max() * h)) + 1, int(np.ceil(0.4 * r.max() * h)) + 1
         rows, cols, dx, dy = canvas.window(cx, (top + shake_y) * h, half_w, half_h)
         a = (r * (0.9 + 1.6 * np.minimum(lift, 0.8)))[:, None, None]
-        e = np.hypot(dx / a, dy / (0.22 * r))
+        e = np.hypot(dx / a, dy / (0.22 * r[:, None, None]))
         dark = (0.5 * np.exp(-lift / 0.3))[:, None, None] * np.clip((1 - e) * 2.5, 0, 1)
         canvas.paint(rows, cols, dark, (0.0, 0.0, 0.0))
     if "actor" not in layers:
         return
     if params.motion.kind == "swing":
         _paint_string(canvas, cx, cy, (params.motion.x0 - cam_x) * h, (shake_y - 0.05) * h)
-    _paint_body(canvas, params.shape, r, params.color, cx, cy, angle)
+    _paint_body(canvas, params.shape, r, colors, cx, cy, angle)
 
 
 def _paint_string(canvas, bx, by, px, py) -> None:
@@ -204,9 +210,9 @@ def _paint_distractors(canvas, params: VideoParams, t, cam_x, shake_y) -> None:
 
 def scene_span(params: VideoParams) -> tuple[float, float]:
     """Left end and width of the scene x range the camera can show (shake aside): the pan range,
-    or in world 4, where the camera follows the actor (inside actor_bounds but for a balloon's
+    or in worlds 4-5, where the camera follows the actor (inside actor_bounds but for a balloon's
     sway), half a frame, the framing offset and a margin more on either side of its range."""
-    if params.world == 4:
+    if params.world >= 4:
         lo, hi = actor_bounds(params.camera, params.aspect, params.radius)
         side = params.aspect / 2 + FOLLOW_OFFSET + 0.1
         return lo - side, hi - lo + 2 * side
@@ -269,7 +275,8 @@ def render_video(
         raise ValueError(f"unknown layers {sorted(unknown)}; expected a subset of {sorted(LAYERS)}")
     backdrop = _Backdrop(params, width, height, n_frames / fps) if "scene" in layers else None
     # Wide enough for every window (a window may stick out of the frame by its whole size).
-    margin = int(np.ceil(2.3 * max(0.12, params.radius) * height)) + 3
+    grown = 1 + DRIFT_SIZE if params.world >= 5 else 1  # world 5's actor at its largest
+    margin = int(np.ceil(2.3 * max(0.12, params.radius * grown) * height)) + 3
     out = np.empty((n_frames, height, width, 3), np.uint8)
     for start in range(0, n_frames, chunk):
         t = np.arange(start, min(start + chunk, n_frames)) / fps

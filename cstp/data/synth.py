@@ -71,7 +71,8 @@ class SynthSpec:
     shared_scenes: bool = False
     # Which world is drawn (cstp.data.world.WORLDS): 2, a landscape; 3, a plain backdrop without
     # scene identity or "up" (docs/synthetic-world.md, "World version 3"); 4, world 3 with a
-    # camera that follows the actor ("World version 4").
+    # camera that follows the actor ("World version 4"); 5, world 4 with an actor whose colour and
+    # size drift within a video ("World version 5").
     world: int = WORLD_VERSION
 
     @property
@@ -132,6 +133,7 @@ PRESETS = {
     # World 4 with 48 HMDB-like videos per class: 103-106 test videos per split (the default's
     # 62-72), so that one test video is at most one point, as on the UCF-like set (117-123).
     "follow": SynthSpec(world=4, videos_per_class=48),
+    "drift": SynthSpec(world=5, videos_per_class=48),  # world 5, the follow preset's sizes
 }
 
 

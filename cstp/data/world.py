@@ -12,19 +12,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cstp.data.noise import hash01, value_noise
+
 WORLD_VERSION = 2  # the world of the shipped datasets; a SynthSpec chooses one of WORLDS
 # 2: a landscape (sky gradient, hills, clouds, textured ground, a palette per video). 3: the same
 # actors and motions over a plain backdrop with no scene identity and no "up": one palette for
 # every video, direction-free texture, the ground line at PLAIN_GROUND of the height
 # (docs/synthetic-world.md, "World version 3"). 4: world 3 with a camera that follows the actor
-# instead of panning, and one colour for every distractor ("World version 4").
-WORLDS = (2, 3, 4)
+# instead of panning, and one colour for every distractor ("World version 4"). 5: world 4 with an
+# actor whose colour and size drift within a video ("World version 5").
+WORLDS = (2, 3, 4, 5)
 PLAIN_GROUND = 0.62  # worlds 3-4: the ground line, as a fraction of the height from the top
 PLAIN_PALETTE = ((0.36, 0.38, 0.34), (0.62, 0.60, 0.52))  # worlds 3-4: texture's dark / light ends
 # World 4's camera centres the actor's mean x over FOLLOW_WINDOW s around each frame, shifted by
 # a per-video offset of up to FOLLOW_OFFSET: exactly centred, a frame's pixels show the class.
 FOLLOW_WINDOW, FOLLOW_OFFSET = 0.5, 0.15
-DISTRACTOR_COLOR = (0.32, 0.42, 0.72)  # world 4: every distractor's colour
+DISTRACTOR_COLOR = (0.32, 0.42, 0.72)  # worlds 4-5: every distractor's colour
+# World 5's actor: its hue turns a full circle in DRIFT_PERIODS[0] s, its saturation and value swing
+# over their ranges, its size by +-DRIFT_SIZE: two clips of a video share its shape, not its look.
+DRIFT_PERIODS, DRIFT_SIZE = (2.0, 1.7, 2.3, 2.5), 0.2  # s: hue, saturation, value, size
+SATURATION, VALUE = (0.5, 0.95), (0.6, 0.95)  # an actor colour's ranges
 
 # Time constants of the world (seconds, frame heights): playback rate is identifiable because these
 # never vary, and speeds vary only +-SPEED_BAND around one value per motion.
@@ -173,8 +180,8 @@ def _color(rng: np.random.Generator, base, spread: float) -> tuple[float, float,
     )
 
 
-def _hue_color(rng: np.random.Generator, value=(0.6, 0.95)) -> tuple[float, float, float]:
-    rgb = colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.5, 0.95), rng.uniform(*value))
+def _hue_color(rng: np.random.Generator, value=VALUE) -> tuple[float, float, float]:
+    rgb = colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(*SATURATION), rng.uniform(*value))
     return tuple(float(c) for c in rgb)
 
 
@@ -213,8 +220,9 @@ def sample_video_params(
     """Draw one video of `action`: the scene and actor look from `scene_rng`, the rest per clip.
 
     Every world draws the same numbers; worlds 3 and 4 then move the ground line to PLAIN_GROUND
-    (their backdrop ignores the scene's colours, horizon and hills), and world 4 paints every
-    distractor DISTRACTOR_COLOR (its camera follows the actor instead of panning: camera_offset).
+    (their backdrop ignores the scene's colours, horizon and hills), and worlds 4-5 paint every
+    distractor DISTRACTOR_COLOR (their camera follows the actor instead of panning: camera_offset;
+    world 5's actor changes its look over time: actor_look).
     """
     if world not in WORLDS:
         raise ValueError(f"world {world}: expected one of {WORLDS}")
@@ -254,7 +262,7 @@ def sample_video_params(
         )
         for _ in range(rng.integers(1, 3))
     )
-    if world == 4:
+    if world >= 4:
         distractors = tuple(dataclasses.replace(d, color=DISTRACTOR_COLOR) for d in distractors)
     return VideoParams(
         float(aspect), scene, camera, action.shape, radius, color, motion, distractors, world
@@ -274,37 +282,10 @@ def reflect(u: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return lo + np.where(w < span, w, 2 * span - w)
 
 
-def hash01(*keys: np.ndarray | int) -> np.ndarray:
-    """Uniform [0, 1) values hashed from integer keys (splitmix64): noise needing no stored grid."""
-    mults = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)
-    if len(keys) > len(mults):
-        raise ValueError(f"hash01 takes at most {len(mults)} keys, got {len(keys)}")
-    h = np.zeros(np.broadcast(*keys).shape, np.uint64)
-    for key, mult in zip(keys, mults, strict=False):
-        h ^= np.asarray(key, np.int64).astype(np.uint64) * np.uint64(mult)
-    h ^= h >> np.uint64(30)
-    h *= np.uint64(0xBF58476D1CE4E5B9)
-    h ^= h >> np.uint64(27)
-    h *= np.uint64(0x94D049BB133111EB)
-    h ^= h >> np.uint64(31)
-    return (h >> np.uint64(11)).astype(np.float64) / 2.0**53
-
-
-def value_noise(x: np.ndarray, y: np.ndarray, salt: int) -> np.ndarray:
-    """Smooth noise in [0, 1] with one lattice cell per unit of x and y."""
-    ix, iy = np.floor(x), np.floor(y)
-    fx, fy = x - ix, y - iy
-    fx, fy = fx * fx * (3 - 2 * fx), fy * fy * (3 - 2 * fy)
-    ix, iy = ix.astype(np.int64), iy.astype(np.int64)
-    n00, n10 = hash01(ix, iy, salt), hash01(ix + 1, iy, salt)
-    n01, n11 = hash01(ix, iy + 1, salt), hash01(ix + 1, iy + 1, salt)
-    return (n00 + (n10 - n00) * fx) * (1 - fy) + (n01 + (n11 - n01) * fx) * fy
-
-
 def camera_offset(params: VideoParams, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scene x of the frame's left edge and the vertical shake (frame heights) at times `t` (s)."""
     cam = params.camera
-    if params.world == 4:
+    if params.world >= 4:
         x = follow_x(params, np.asarray(t, np.float64))
     else:
         x = cam.x0 + reflect(cam.pan_phase + cam.pan_speed * t, 0.0, PAN_RANGE)
@@ -380,6 +361,24 @@ def actor_track(params: VideoParams, t: np.ndarray) -> tuple[np.ndarray, np.ndar
     if m.kind in ("walk", "roll", "spin"):
         y = y + (support(params.shape, angle) - REST_OFFSET[params.shape]) * r
     return x, y, angle
+
+
+def actor_look(params: VideoParams, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The actor's RGB colour (T, 3) and radius (T,) at times `t`: the video's own in worlds 2-4;
+    in world 5 drifting around them (DRIFT_PERIODS), with phases hashed from the motion's salt."""
+    t = np.asarray(t, np.float64)
+    if params.world < 5:
+        return np.tile(np.asarray(params.color), (len(t), 1)), np.full(len(t), params.radius)
+    phase = 2 * np.pi * hash01(np.arange(1, 4), params.motion.salt)
+    wave = [
+        np.sin(2 * np.pi * t / period + p)
+        for period, p in zip(DRIFT_PERIODS[1:], phase, strict=True)
+    ]
+    hue = np.mod(colorsys.rgb_to_hsv(*params.color)[0] + t / DRIFT_PERIODS[0], 1.0)
+    sat, val = np.interp(wave[0], (-1, 1), SATURATION), np.interp(wave[1], (-1, 1), VALUE)
+    hsv = zip(hue, sat, val, strict=True)
+    colors = np.array([colorsys.hsv_to_rgb(*c) for c in hsv], np.float64).reshape(len(t), 3)
+    return colors, params.radius * (1 + DRIFT_SIZE * wave[2])
 
 
 def support(shape: str, angle: np.ndarray) -> np.ndarray:

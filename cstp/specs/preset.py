@@ -25,7 +25,7 @@ from cstp.specs.train import (
 )
 
 DATASET_KINDS = ("ucf101", "hmdb51", "kinetics400")
-SYNTH_PRESETS = ("tiny", "default", "plain", "follow")
+SYNTH_PRESETS = ("tiny", "default", "plain", "follow", "drift")
 
 
 @dataclass(frozen=True)
