@@ -170,6 +170,7 @@ def test_world_4_draws_world_3s_numbers_and_its_preset_has_100_hmdb_test_videos(
     )
     spec = PRESETS["follow"]
     assert spec == dataclasses.replace(PRESETS["default"], world=4, videos_per_class=48)
+    assert PRESETS["drift"] == dataclasses.replace(spec, world=5)
     entries = plan_videos(spec, "hmdb51")
     for k in (1, 2, 3):  # one test video is at most one point
         assert list(hmdb_marks(spec, entries, k).values()).count(2) >= 100

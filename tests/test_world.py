@@ -128,18 +128,19 @@ def test_world_4_camera_follows_the_actor(motion):
     most FOLLOW_OFFSET from the centre) while it crosses the scene; a fall's next drop is glided to
     and a pendulum's bob swings round that column. World 3's camera pans and the actor wanders."""
     spread = {}
-    for world in (3, 4):
+    for world in (3, 4, 5):
         params = params_of("box", motion, seed=3, world=world)
         frames = render_video(params, 64, 48, 25, 150, layers={"actor"})
         mask = frames.max(axis=-1) > 0
         seen = mask.sum(axis=(1, 2)) > 20
         column = (mask * np.arange(64)).sum(axis=(1, 2))[seen] / mask.sum(axis=(1, 2))[seen]
         spread[world] = np.percentile(column, 90) - np.percentile(column, 10)
-        if world == 4:
+        if world >= 4:
             assert abs(np.median(column) + 0.5 - 32) <= (FOLLOW_OFFSET + 0.02) * 48
             x, _, _ = actor_track(params, np.arange(150) / 25)
             assert np.ptp(x) > 0.2  # it moves through the scene, the camera with it
-    assert spread[4] < {"fall": 8}.get(motion, 4) and spread[4] < spread[3]
+    for world in (4, 5):  # world 5's camera is world 4's
+        assert spread[world] < {"fall": 8}.get(motion, 4) and spread[world] < spread[3]
 
 
 def test_bounce_follows_the_one_gravity():
@@ -185,12 +186,26 @@ def test_world_5_actor_changes_its_colour_and_size_but_keeps_its_footing():
     assert (still_colors == np.asarray(follow.color)).all() and (still_radii == follow.radius).all()
     frames = render_video(drift, 128, 96, 25, 250, layers={"actor"})
     mask = frames.max(axis=-1) > 0
+    # The drawn actor's brightest pixels (the lit side, off the dark band) carry the drifting hue.
+    drawn = []
+    for frame, m in zip(frames.astype(float) / 255, mask, strict=True):
+        pixels = frame[m]
+        lit = pixels[pixels.max(axis=1) >= np.quantile(pixels.max(axis=1), 0.8)]
+        drawn.append(colorsys.rgb_to_hsv(*lit.mean(axis=0))[0])
+    turn = np.abs(np.mod(np.array(drawn[25:]) - drawn[:-25] + 0.5, 1) - 0.5)
+    assert np.median(turn) > 0.4  # half a circle in 1 s; world 4's actor: 0
     area = mask.sum(axis=(1, 2))
     assert area.max() > 1.8 * area.min()  # (1.2 / 0.8)^2 = 2.25 at most
     lowest = np.array([np.nonzero(m.any(axis=1))[0].max() for m in mask])
     _, shake = camera_offset(drift, t)
     ground_row = (drift.scene.ground_line + shake) * 96 - 0.5
     assert np.abs(lowest - ground_row).max() <= 1.0
+    for shape in ("box", "wedge"):  # a turning body rests on its corners at any size
+        params = params_of(shape, "roll", seed=5, world=5)
+        mask = render_video(params, 128, 96, 25, 250, layers={"actor"}).max(axis=-1) > 0
+        lowest = np.array([np.nonzero(m.any(axis=1))[0].max() for m in mask])
+        _, shake = camera_offset(params, t)
+        assert np.abs(lowest - ((params.scene.ground_line + shake) * 96 - 0.5)).max() <= 1.0
 
 
 @pytest.mark.parametrize("world", [2, 3, 4])  # world 5's shadow grows and shrinks with its actor

@@ -67,7 +67,7 @@ def _backdrop(params: VideoParams, height: int, x0: float, ytop: float, shape: t
 
 
 def _plain_backdrop(params: VideoParams, height: int, x0, ytop, shape: tuple[int, int]):
-    """Worlds 3-4: one palette over isotropic two-octave value noise, the same statistics at every
+    """Worlds 3-5: one palette over isotropic two-octave value noise, the same statistics at every
     height and in every direction, so that nothing but the actors says where up is."""
     salt = params.scene.salt
     x = x0 + (np.arange(shape[1]) + 0.5)[None, :] / height

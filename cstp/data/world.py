@@ -22,9 +22,9 @@ WORLD_VERSION = 2  # the world of the shipped datasets; a SynthSpec chooses one 
 # instead of panning, and one colour for every distractor ("World version 4"). 5: world 4 with an
 # actor whose colour and size drift within a video ("World version 5").
 WORLDS = (2, 3, 4, 5)
-PLAIN_GROUND = 0.62  # worlds 3-4: the ground line, as a fraction of the height from the top
-PLAIN_PALETTE = ((0.36, 0.38, 0.34), (0.62, 0.60, 0.52))  # worlds 3-4: texture's dark / light ends
-# World 4's camera centres the actor's mean x over FOLLOW_WINDOW s around each frame, shifted by
+PLAIN_GROUND = 0.62  # worlds 3-5: the ground line, as a fraction of the height from the top
+PLAIN_PALETTE = ((0.36, 0.38, 0.34), (0.62, 0.60, 0.52))  # worlds 3-5: texture's dark / light ends
+# Worlds 4-5's camera centres the actor's mean x over FOLLOW_WINDOW s around each frame, shifted by
 # a per-video offset of up to FOLLOW_OFFSET: exactly centred, a frame's pixels show the class.
 FOLLOW_WINDOW, FOLLOW_OFFSET = 0.5, 0.15
 DISTRACTOR_COLOR = (0.32, 0.42, 0.72)  # worlds 4-5: every distractor's colour
@@ -219,7 +219,7 @@ def sample_video_params(
 ) -> VideoParams:
     """Draw one video of `action`: the scene and actor look from `scene_rng`, the rest per clip.
 
-    Every world draws the same numbers; worlds 3 and 4 then move the ground line to PLAIN_GROUND
+    Every world draws the same numbers; worlds 3-5 then move the ground line to PLAIN_GROUND
     (their backdrop ignores the scene's colours, horizon and hills), and worlds 4-5 paint every
     distractor DISTRACTOR_COLOR (their camera follows the actor instead of panning: camera_offset;
     world 5's actor changes its look over time: actor_look).
@@ -294,7 +294,7 @@ def camera_offset(params: VideoParams, t: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def follow_x(params: VideoParams, t: np.ndarray) -> np.ndarray:
-    """World 4: the frame's left edge that centres the actor's mean x over FOLLOW_WINDOW s around
+    """Worlds 4-5: the frame's left edge that centres the actor's mean x over FOLLOW_WINDOW s around
     `t`, plus the video's framing offset: a camera that follows the actor smoothly (a fall's next
     drop is glided to, not cut) and keeps a steady mover where it is in the frame, whatever its
     speed (a camera lagging behind would put fast movers off centre: a cue of the class)."""
@@ -364,16 +364,15 @@ def actor_track(params: VideoParams, t: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def actor_look(params: VideoParams, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The actor's RGB colour (T, 3) and radius (T,) at times `t`: the video's own in worlds 2-4;
-    in world 5 drifting around them (DRIFT_PERIODS), with phases hashed from the motion's salt."""
+    """The actor's RGB colour (T, 3) and radius (T,) at times `t`: the video's own in worlds 2-4.
+    World 5 turns the hue on from the video's, swings saturation and value over their whole ranges
+    and the radius around the video's (DRIFT_PERIODS), phases hashed from the motion's salt (keys
+    1-3, which a fall also hashes for its drops: both per video); render.py keeps it grounded."""
     t = np.asarray(t, np.float64)
     if params.world < 5:
         return np.tile(np.asarray(params.color), (len(t), 1)), np.full(len(t), params.radius)
     phase = 2 * np.pi * hash01(np.arange(1, 4), params.motion.salt)
-    wave = [
-        np.sin(2 * np.pi * t / period + p)
-        for period, p in zip(DRIFT_PERIODS[1:], phase, strict=True)
-    ]
+    wave = [np.sin(2 * np.pi * t / d + p) for d, p in zip(DRIFT_PERIODS[1:], phase, strict=True)]
     hue = np.mod(colorsys.rgb_to_hsv(*params.color)[0] + t / DRIFT_PERIODS[0], 1.0)
     sat, val = np.interp(wave[0], (-1, 1), SATURATION), np.interp(wave[1], (-1, 1), VALUE)
     hsv = zip(hue, sat, val, strict=True)
