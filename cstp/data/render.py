@@ -165,12 +165,13 @@ def _paint_actor(canvas, params: VideoParams, t, cam_x, shake_y, layers) -> None
     h = canvas.height
     x, y, angle = actor_track(params, t)
     colors, r = actor_look(params, t)
+    footing = support(params.shape, angle)  # the centre's height over the ground, in radii
     if params.motion.kind != "swing":  # a grown or shrunk actor still rests on what carries it
-        y = y + (r - params.radius) * support(params.shape, angle)
+        y = y + (r - params.radius) * footing
     top = params.scene.ground_line
     cx, cy = (x - cam_x) * h, (top + shake_y - y) * h
     if "shadow" in layers:
-        lift = np.maximum(y - support(params.shape, angle) * r, 0)
+        lift = np.maximum(y - footing * r, 0)
         half_w, half_h = int(np.ceil(2.2 * r.max() * h)) + 1, int(np.ceil(0.4 * r.max() * h)) + 1
         rows, cols, dx, dy = canvas.window(cx, (top + shake_y) * h, half_w, half_h)
         a = (r * (0.9 + 1.6 * np.minimum(lift, 0.8)))[:, None, None]
